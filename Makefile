@@ -1,0 +1,118 @@
+# Makefile - builds libcommon (lib/) and every daemon (services/*) into
+# build/, and runs the project's checks. `make SAN=1` builds with ASan+UBSan
+# into build-san/. Adding a .c file needs no change here: sources, tests and
+# services are found by wildcard.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= cc
+PKGS := libmicrohttpd jansson sqlite3 libcurl openssl
+# Recursive (=) on purpose: pkg-config runs after `deps` has installed the
+# packages, not when make reads this file on a fresh machine.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+CHECK_LIBS = $(shell pkg-config --libs check)
+CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Ilib/include $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS) -pthread
+DEPFLAGS = -MMD -MP
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB_A := $(BUILD)/lib/libcommon.a
+LIB_TESTS := $(patsubst lib/tests/%.c,$(BUILD)/tests/lib/%,$(wildcard lib/tests/test_*.c))
+
+SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
+BINS := $(addprefix $(BUILD)/bin/,$(SERVICES))
+
+all: $(LIB_A) $(BINS) unit-tests
+
+$(BUILD)/.deps-ok: scripts/deps.sh
+	@scripts/deps.sh ensure
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/lib/%: $(BUILD)/obj/lib/tests/%.o $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $< $(LIB_A) $(PKG_LIBS) $(CHECK_LIBS) -o $@
+
+# Per service: objects other than main.o form lib<svc>.a, which the daemon
+# and its unit tests link.
+define service_rules
+$(1)_SRCS := $$(filter-out services/$(1)/main.c,$$(wildcard services/$(1)/*.c))
+$(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS))
+$(1)_A := $(BUILD)/lib/lib$(1).a
+$(1)_TESTS := $$(patsubst services/$(1)/tests/%.c,$(BUILD)/tests/$(1)/%,$$(wildcard services/$(1)/tests/test_*.c))
+$$($(1)_A): $$($(1)_OBJS)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/bin/$(1): $(BUILD)/obj/services/$(1)/main.o $$($(1)_A) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) $$^ $$(PKG_LIBS) -o $$@
+$(BUILD)/tests/$(1)/%: $(BUILD)/obj/services/$(1)/tests/%.o $$($(1)_A) $(LIB_A)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) $$^ $$(PKG_LIBS) $$(CHECK_LIBS) -o $$@
+SERVICE_TESTS += $$($(1)_TESTS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+unit-tests: $(LIB_TESTS) $(SERVICE_TESTS)
+
+# --- checks -----------------------------------------------------------------
+
+.PHONY: all deps deps-bench unit integration test check cppcheck format format-check \
+        quickstart bench clean unit-tests
+
+deps:
+	@scripts/deps.sh install
+
+deps-bench:
+	@scripts/deps.sh install bench
+
+unit: all
+	@scripts/run-unit.sh $(BUILD)
+
+integration: all
+	@scripts/run-integration.sh $(BUILD)
+
+cppcheck:
+	@scripts/cppcheck.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@scripts/format-check.sh
+
+# The README's test command: unit, integration, the same under ASan+UBSan,
+# then static checks; one summary at the end.
+test:
+	@scripts/test.sh
+
+quickstart:
+	@scripts/deps.sh ensure
+	@$(MAKE) --no-print-directory all
+	@scripts/quickstart.sh $(if $(filter 1,$(SMOKE)),--smoke)
+
+bench:
+	@scripts/deps.sh ensure bench
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,40 @@
+#!/bin/sh
+# deps.sh - install the Debian packages UltraCloud needs, only those missing.
+#   deps.sh install [bench]  install (and say what), always checking
+#   deps.sh ensure  [bench]  the same, silent when nothing is missing
+# The bench group is separate because nginx-light starts a system nginx on
+# install, which an operator running `make quickstart` does not want.
+set -eu
+mode=${1:-install}
+group=${2:-base}
+
+BASE="build-essential pkg-config git ca-certificates
+libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
+libraft-dev libuv1-dev check
+python3 python3-pytest python3-requests python3-jwt
+cppcheck clang-format valgrind curl iproute2 nftables procps sqlite3"
+BENCH="wrk nginx-light"
+
+pkgs=$BASE
+[ "$group" = bench ] && pkgs=$BENCH
+
+missing=""
+for p in $pkgs; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in *" installed") ;; *) missing="$missing $p" ;; esac
+done
+
+if [ -z "$missing" ]; then
+    [ "$mode" = install ] && echo "deps: all $group packages are installed"
+    exit 0
+fi
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
