@@ -39,34 +39,58 @@ struct uc_auth_claims {
 };
 
 /* Role names as they appear in tokens and the API: "reader", "member",
- * "admin"; "system-admin" for the global role. */
+ * "admin"; "system-admin" for the global role. UC_ROLE_ANY is "none" (for
+ * messages; uc_role_parse does not take it), out-of-range values "unknown".
+ * Never NULL; a static string. */
 const char *uc_role_name(enum uc_role r);
-/* Errors: UC_EINVAL for an unknown name. */
+/* Exact, case-sensitive. On failure *out is untouched.
+ * Errors: UC_EINVAL for an unknown name or NULL. */
 UC_MUSTCHECK int uc_role_parse(const char *name, enum uc_role *out);
 
-/* 0 when the caller holds at least `need` (in its own project for project
- * roles). Errors: UC_EFORBIDDEN, with the missing role named in err. */
+/* 0 when the caller holds at least `need`: system admins pass everything,
+ * UC_ROLE_SYSTEM_ADMIN needs a system admin, UC_ROLE_ANY passes anyone,
+ * otherwise c->role (the role in the caller's own project) >= need.
+ * Errors: UC_EFORBIDDEN, with e.g. "this call needs the 'admin' role in
+ * the project; the token has 'reader'" in err. */
 UC_MUSTCHECK int uc_auth_require(const struct uc_auth_claims *c, enum uc_role need,
                                  char err[UC_ERR_LEN]);
 
-/* 0 when the caller may act with role `need` on objects of `project_id`:
- * system admins always, others only inside their own project. Errors:
- * UC_ENOENT when the object is in another project (so its existence does
- * not leak), UC_EFORBIDDEN when the role is too low. */
+/* 0 when the caller may act with role `need` on objects of `project_id`
+ * (borrowed; NULL matches no project): system admins always, others only
+ * inside their own project and with uc_auth_require(need). Errors:
+ * UC_ENOENT ("not found") when the object is in another project or the
+ * token has none (so its existence does not leak), UC_EFORBIDDEN when the
+ * role is too low. */
 UC_MUSTCHECK int uc_auth_check_project(const struct uc_auth_claims *c, const char *project_id,
                                        enum uc_role need, char err[UC_ERR_LEN]);
 
-/* Fill `out` from a decoded JWT payload, checking exp/nbf against now_s
- * (with leeway_s), iss and aud. Errors: UC_EUNAUTH with the reason. */
+/* Fill `out` from a decoded JWT payload (borrowed), as IAM signs it:
+ *   {"iss":"ultracloud-iam", "aud":"ultracloud" (or an array holding it),
+ *    "sub":"user-...", "name":"alice", "project":"proj-..." (optional),
+ *    "roles":["member"], "sys":true (system admins only),
+ *    "iat":..., "exp":..., "nbf":... (optional), "jti":"..."}
+ * Checks: iss is UC_AUTH_ISSUER; aud holds UC_AUTH_AUDIENCE; exp is present
+ * and exp > now_s - leeway_s; nbf and iat, when present, are <= now_s +
+ * leeway_s (times are JSON integers); sub is a non-empty string; sub, name,
+ * project and jti fit their buffers (else the token is refused, never
+ * cut); roles is an array of strings whose highest known project role
+ * becomes out->role (unknown names are ignored, and without a project the
+ * role is UC_ROLE_ANY); sys is a boolean. out->kid is left "" (it lives in
+ * the header). On failure *out is untouched.
+ * Errors: UC_EUNAUTH with the reason ("token expired", ...). */
 UC_MUSTCHECK int uc_auth_claims_from_json(const json_t *payload, int64_t now_s, int64_t leeway_s,
                                           struct uc_auth_claims *out, char err[UC_ERR_LEN]);
 
-/* Where a verifier gets its JWKS document ({"keys":[...]}): *out is a new
- * reference the verifier releases. */
+/* Where a verifier gets its JWKS document ({"keys":[...]}): on success *out
+ * is a new reference the verifier releases; on failure return a negative
+ * UC_E* with a message. Called with no verifier lock held except the one
+ * that serializes fetches, so it may block (briefly). */
 typedef int (*uc_auth_fetch_fn)(void *ctx, json_t **out, char err[UC_ERR_LEN]);
 
 struct uc_auth_verifier_opts {
-    const char *jwks_url;   /* used when fetch is NULL: GET with uc_httpc */
+    /* Used when fetch is NULL: GET with uc_httpc_json (3 s deadline, 2
+     * retries); needs uc_httpc_global_init. */
+    const char *jwks_url;
     uc_auth_fetch_fn fetch; /* optional: e.g. IAM reads its own keys */
     void *fetch_ctx;
     const char *audience;         /* NULL = UC_AUTH_AUDIENCE */
@@ -78,20 +102,31 @@ struct uc_auth_verifier_opts {
 struct uc_auth_verifier;
 
 /* Create a verifier; it fetches keys lazily on first use. Strings in opts
- * are copied. Errors: UC_EINVAL (neither url nor fetch), UC_ENOMEM. */
+ * are copied; clock and fetch_ctx are borrowed for the verifier's life. On
+ * success *out owns it (free with uc_auth_verifier_destroy); on failure
+ * *out is untouched. Errors: UC_EINVAL (neither url nor fetch), UC_ENOMEM. */
 UC_MUSTCHECK int uc_auth_verifier_create(struct uc_auth_verifier **out,
                                          const struct uc_auth_verifier_opts *opts,
                                          char err[UC_ERR_LEN]);
+/* Free the verifier and its keys; NULL is a no-op. No call may be in flight. */
 void uc_auth_verifier_destroy(struct uc_auth_verifier *v);
 
-/* Verify a compact JWS: alg must be EdDSA, kid known (refetching the key set
- * once when it is not, rate-limited), signature valid, claims valid.
- * Errors: UC_EUNAUTH (bad, expired, tampered, wrong audience, unknown key),
- * UC_EUNAVAIL (the key set could not be fetched), UC_ENOMEM. */
+/* Verify a compact JWS (borrowed): alg must be EdDSA, the kid known,
+ * signature valid, claims valid (uc_auth_claims_from_json with the
+ * verifier's audience, clock and leeway); out->kid is the token's kid.
+ * A known kid never touches the network. An unknown kid refetches the whole
+ * key set (which replaces the cache, so retired keys stop working) at most
+ * once per min_refetch_ms, counting failed fetches; the first use always
+ * fetches. Keys in the set that are not Ed25519 or have no kid are skipped.
+ * On failure *out is untouched.
+ * Errors: UC_EUNAUTH (bad, expired, tampered, wrong audience or issuer,
+ * unknown key), UC_EUNAVAIL (the key set could not be fetched, or none has
+ * been loaded yet and a refetch is not due), UC_ENOMEM. */
 UC_MUSTCHECK int uc_auth_verify(struct uc_auth_verifier *v, const char *token,
                                 struct uc_auth_claims *out, char err[UC_ERR_LEN]);
 
-/* Adapter with the signature of uc_http_authn_fn; ctx is the verifier. */
+/* Adapter with the signature of uc_http_authn_fn; ctx is the verifier.
+ * Same results as uc_auth_verify. */
 int uc_auth_http_authn(void *ctx, const char *token, struct uc_auth_claims *out,
                        char err[UC_ERR_LEN]);
 

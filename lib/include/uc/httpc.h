@@ -9,34 +9,56 @@
 
 #include "uc/err.h"
 
+/* Per-call options; a NULL opts pointer means all defaults. Borrowed for
+ * the call. */
 struct uc_httpc_opts {
-    const char *bearer;   /* token without "Bearer "; NULL = none */
-    int timeout_ms;       /* whole-request deadline; 0 = 5000 */
-    int retries;          /* extra attempts for GET/HEAD/PUT/DELETE; 0 = none */
-    int backoff_ms;       /* first retry delay, doubled each time; 0 = 100 */
-    const char *content_type; /* for raw bodies; JSON bodies set their own */
+    const char *bearer;       /* token without "Bearer "; NULL = none; no CR/LF */
+    int timeout_ms;           /* one deadline for all attempts and backoffs; 0 = 5000 */
+    int retries;              /* extra attempts for GET/HEAD/PUT/DELETE; 0 = none */
+    int backoff_ms;           /* first retry delay, doubled each time; 0 = 100 */
+    const char *content_type; /* for raw bodies (default application/octet-stream) */
 };
 
 struct uc_httpc_resp {
     long status;
-    char *body; /* NUL-terminated, freed by uc_httpc_resp_clear */
+    char *body; /* NUL-terminated ("" when empty), freed by uc_httpc_resp_clear */
     size_t len;
-    json_t *json; /* parsed body when it is JSON, else NULL; owned by resp */
+    /* The parsed body when the Content-Type is JSON or the body starts with
+     * '{' or '[' and parses; else NULL. Owned by resp. */
+    json_t *json;
 };
 
 /* Call once before threads start. Errors: UC_EIO. */
 UC_MUSTCHECK int uc_httpc_global_init(void);
 
-/* Send `method` to `url` with an optional JSON `body` (borrowed). Any HTTP
- * status is a success at this level: look at out->status. Retries happen on
- * connection failures and 502/503/504, for idempotent methods only.
- * Errors: UC_EUNAVAIL (could not connect), UC_ETIMEDOUT (deadline),
- * UC_E2BIG (answer over 64 MiB), UC_EIO, UC_ENOMEM; out is then empty. */
+/* Release what uc_httpc_global_init set up; call once after the last
+ * request, when no other thread is running. */
+void uc_httpc_global_cleanup(void);
+
+/* Send `method` (upper case) to `url` (http or https; redirects are not
+ * followed) with an optional JSON `body` (borrowed), sent compact with
+ * Content-Type: application/json, and Accept: application/json. POST, PUT
+ * and PATCH without a body send an empty one. Any HTTP status is a success
+ * at this level: look at out->status.
+ *
+ * Retries (opts->retries) are for GET, HEAD, PUT and DELETE only, never
+ * POST or PATCH, and only after a failed or timed-out connect or a
+ * 502/503/504 answer. Each attempt gets the time left before the deadline;
+ * a connect gets a share of it so another attempt can follow. When the next
+ * backoff would not fit before the deadline the last outcome is returned
+ * (for a 503 that is the 503 answer itself).
+ *
+ * `out` is overwritten (clear it first if it held an answer); on error it
+ * is zeroed. Errors: UC_EINVAL (bad method or url, CR/LF in the bearer),
+ * UC_EUNAVAIL (could not connect), UC_ETIMEDOUT (deadline passed),
+ * UC_E2BIG (answer over 64 MiB), UC_EIO (other transfer failures),
+ * UC_ENOMEM. */
 UC_MUSTCHECK int uc_httpc_json(const char *method, const char *url, const json_t *body,
                                const struct uc_httpc_opts *opts, struct uc_httpc_resp *out,
                                char err[UC_ERR_LEN]);
 
-/* The same with a raw body (may be NULL/0). */
+/* The same with a raw body of len bytes (borrowed; NULL for none) sent with
+ * opts->content_type. No Accept header is added. */
 UC_MUSTCHECK int uc_httpc_raw(const char *method, const char *url, const void *body, size_t len,
                               const struct uc_httpc_opts *opts, struct uc_httpc_resp *out,
                               char err[UC_ERR_LEN]);

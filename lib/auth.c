@@ -1,0 +1,490 @@
+/* auth.c - role checks, token claims, and the verifier that checks IAM's
+ * EdDSA tokens offline against a cached JWKS key set (refetched, rate
+ * limited, when a token names an unknown kid). */
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "uc/alloc.h"
+#include "uc/auth.h"
+#include "uc/httpc.h"
+#include "uc/jws.h"
+#include "uc/log.h"
+
+#define DEFAULT_REFETCH_MS 5000
+#define JWKS_TIMEOUT_MS 3000
+#define JWKS_RETRIES 2
+#define JWKS_MAX_KEYS 64
+
+static const char *const role_names[] = {
+    [UC_ROLE_ANY] = "none",
+    [UC_ROLE_READER] = "reader",
+    [UC_ROLE_MEMBER] = "member",
+    [UC_ROLE_ADMIN] = "admin",
+    [UC_ROLE_SYSTEM_ADMIN] = "system-admin",
+};
+
+const char *uc_role_name(enum uc_role r)
+{
+    return r >= UC_ROLE_ANY && r <= UC_ROLE_SYSTEM_ADMIN ? role_names[r] : "unknown";
+}
+
+int uc_role_parse(const char *name, enum uc_role *out)
+{
+    for (int r = UC_ROLE_READER; name && r <= UC_ROLE_SYSTEM_ADMIN; r++) {
+        if (strcmp(name, role_names[r]) == 0) {
+            *out = (enum uc_role)r;
+            return 0;
+        }
+    }
+    return UC_EINVAL;
+}
+
+int uc_auth_require(const struct uc_auth_claims *c, enum uc_role need, char err[UC_ERR_LEN])
+{
+    if (c->system_admin || need == UC_ROLE_ANY)
+        return 0;
+    if (need == UC_ROLE_SYSTEM_ADMIN)
+        return uc_err_set(err, UC_EFORBIDDEN, "this call needs the 'system-admin' role");
+    if (c->role >= need)
+        return 0;
+    if (c->role == UC_ROLE_ANY)
+        return uc_err_set(err, UC_EFORBIDDEN,
+                          "this call needs the '%s' role in the project; the token has no role",
+                          uc_role_name(need));
+    return uc_err_set(err, UC_EFORBIDDEN,
+                      "this call needs the '%s' role in the project; the token has '%s'",
+                      uc_role_name(need), uc_role_name(c->role));
+}
+
+int uc_auth_check_project(const struct uc_auth_claims *c, const char *project_id, enum uc_role need,
+                          char err[UC_ERR_LEN])
+{
+    if (c->system_admin)
+        return 0;
+    if (!project_id || !c->project[0] || strcmp(c->project, project_id) != 0)
+        return uc_err_set(err, UC_ENOENT, "not found");
+    return uc_auth_require(c, need, err);
+}
+
+/* --- claims ------------------------------------------------------------ */
+
+/* Copy string claim `name` into dst (cap bytes). Absent or null gives ""
+ * unless required; too long, not a string or (if required) empty fails. */
+static int claim_str(const json_t *p, const char *name, bool required, char *dst, size_t cap,
+                     char *err)
+{
+    const json_t *v = json_object_get(p, name);
+    dst[0] = '\0';
+    if (!v || json_is_null(v))
+        return required ? uc_err_set(err, UC_EUNAUTH, "token has no '%s' claim", name) : 0;
+    if (!json_is_string(v))
+        return uc_err_set(err, UC_EUNAUTH, "token claim '%s' must be a string", name);
+    size_t len = json_string_length(v);
+    if (len >= cap || strlen(json_string_value(v)) != len)
+        return uc_err_set(err, UC_EUNAUTH, "token claim '%s' is too long", name);
+    if (required && len == 0)
+        return uc_err_set(err, UC_EUNAUTH, "token claim '%s' is empty", name);
+    memcpy(dst, json_string_value(v), len + 1);
+    return 0;
+}
+
+/* Read integer claim `name`; *present tells whether it was there. */
+static int claim_time(const json_t *p, const char *name, int64_t *out, bool *present, char *err)
+{
+    const json_t *v = json_object_get(p, name);
+    *present = v && !json_is_null(v);
+    *out = 0;
+    if (!*present)
+        return 0;
+    if (!json_is_integer(v))
+        return uc_err_set(err, UC_EUNAUTH, "token claim '%s' must be an integer", name);
+    *out = json_integer_value(v);
+    return 0;
+}
+
+static int check_times(const json_t *p, int64_t now, int64_t leeway, struct uc_auth_claims *c,
+                       char *err)
+{
+    int64_t nbf;
+    bool has_exp, has_iat, has_nbf;
+    int rc = claim_time(p, "exp", &c->exp, &has_exp, err);
+    if (rc == 0)
+        rc = claim_time(p, "iat", &c->iat, &has_iat, err);
+    if (rc == 0)
+        rc = claim_time(p, "nbf", &nbf, &has_nbf, err);
+    if (rc < 0)
+        return rc;
+    if (!has_exp)
+        return uc_err_set(err, UC_EUNAUTH, "token has no 'exp' claim");
+    if (c->exp <= now - leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token expired");
+    if (has_nbf && nbf > now + leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token not valid yet");
+    if (has_iat && c->iat > now + leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token issued in the future");
+    return 0;
+}
+
+static int check_audience(const json_t *p, const char *audience, char *err)
+{
+    const json_t *aud = json_object_get(p, "aud");
+    if (json_is_string(aud) && strcmp(json_string_value(aud), audience) == 0)
+        return 0;
+    for (size_t i = 0; json_is_array(aud) && i < json_array_size(aud); i++) {
+        const json_t *a = json_array_get(aud, i);
+        if (json_is_string(a) && strcmp(json_string_value(a), audience) == 0)
+            return 0;
+    }
+    return uc_err_set(err, UC_EUNAUTH, "token audience does not include '%s'", audience);
+}
+
+/* The highest known project role in "roles"; unknown names are ignored. */
+static int check_roles(const json_t *p, struct uc_auth_claims *c, char *err)
+{
+    const json_t *roles = json_object_get(p, "roles");
+    c->role = UC_ROLE_ANY;
+    if (!roles || json_is_null(roles))
+        return 0;
+    if (!json_is_array(roles))
+        return uc_err_set(err, UC_EUNAUTH, "token claim 'roles' must be an array");
+    for (size_t i = 0; i < json_array_size(roles); i++) {
+        const json_t *r = json_array_get(roles, i);
+        enum uc_role role;
+        if (!json_is_string(r))
+            return uc_err_set(err, UC_EUNAUTH, "token claim 'roles' must hold strings");
+        if (uc_role_parse(json_string_value(r), &role) == 0 && role < UC_ROLE_SYSTEM_ADMIN &&
+            role > c->role)
+            c->role = role;
+    }
+    if (!c->project[0])
+        c->role = UC_ROLE_ANY; /* project roles mean nothing without a project */
+    return 0;
+}
+
+static int claims_check(const json_t *p, const char *audience, int64_t now, int64_t leeway,
+                        struct uc_auth_claims *out, char *err)
+{
+    struct uc_auth_claims c;
+    memset(&c, 0, sizeof(c));
+    if (!json_is_object(p))
+        return uc_err_set(err, UC_EUNAUTH, "token payload is not a JSON object");
+    const json_t *iss = json_object_get(p, "iss");
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), UC_AUTH_ISSUER) != 0)
+        return uc_err_set(err, UC_EUNAUTH, "token issuer is not '%s'", UC_AUTH_ISSUER);
+    int rc = check_audience(p, audience, err);
+    if (rc == 0)
+        rc = check_times(p, now, leeway, &c, err);
+    if (rc == 0)
+        rc = claim_str(p, "sub", true, c.sub, sizeof(c.sub), err);
+    if (rc == 0)
+        rc = claim_str(p, "name", false, c.name, sizeof(c.name), err);
+    if (rc == 0)
+        rc = claim_str(p, "project", false, c.project, sizeof(c.project), err);
+    if (rc == 0)
+        rc = claim_str(p, "jti", false, c.jti, sizeof(c.jti), err);
+    if (rc == 0)
+        rc = check_roles(p, &c, err);
+    const json_t *sys = json_object_get(p, "sys");
+    if (rc == 0 && sys && !json_is_null(sys) && !json_is_boolean(sys))
+        rc = uc_err_set(err, UC_EUNAUTH, "token claim 'sys' must be true or false");
+    if (rc < 0)
+        return rc;
+    c.system_admin = json_is_true(sys);
+    *out = c;
+    return 0;
+}
+
+int uc_auth_claims_from_json(const json_t *payload, int64_t now_s, int64_t leeway_s,
+                             struct uc_auth_claims *out, char err[UC_ERR_LEN])
+{
+    return claims_check(payload, UC_AUTH_AUDIENCE, now_s, leeway_s, out, err);
+}
+
+/* --- the verifier -------------------------------------------------------- */
+
+/* One cached public key. Shared between the cache and verifications in
+ * flight: the last holder frees it, so a refetch never pulls a key out from
+ * under a thread that is checking a signature with it. */
+struct vkey {
+    atomic_int refs;
+    char kid[UC_AUTH_ID_LEN];
+    struct uc_crypto_key *key;
+};
+
+struct uc_auth_verifier {
+    char *jwks_url;
+    uc_auth_fetch_fn fetch;
+    void *fetch_ctx;
+    char *audience;
+    const struct uc_clock *clock;
+    int64_t min_refetch_ms, leeway_s;
+    pthread_mutex_t fetch_mu; /* one fetch at a time; taken before mu */
+    pthread_mutex_t mu;       /* guards everything below */
+    struct vkey **keys;
+    size_t nkeys;
+    bool fetched; /* a fetch has been tried */
+    int64_t last_fetch_ms;
+};
+
+/* Default mutexes fail only on programmer error (EINVAL, EDEADLK). */
+static void lock(pthread_mutex_t *m)
+{
+    int rc = pthread_mutex_lock(m);
+    assert(rc == 0);
+    (void)rc; /* checked by the assert; release builds have nothing to do */
+}
+
+static void unlock(pthread_mutex_t *m)
+{
+    int rc = pthread_mutex_unlock(m);
+    assert(rc == 0);
+    (void)rc; /* as in lock() */
+}
+
+static void vkey_unref(struct vkey *k)
+{
+    if (k && atomic_fetch_sub(&k->refs, 1) == 1) {
+        uc_crypto_key_destroy(k->key);
+        uc_free(k);
+    }
+}
+
+static void keys_free(struct vkey **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vkey_unref(keys[i]);
+    uc_free(keys);
+}
+
+int uc_auth_verifier_create(struct uc_auth_verifier **out, const struct uc_auth_verifier_opts *opts,
+                            char err[UC_ERR_LEN])
+{
+    if (!opts->fetch && !opts->jwks_url)
+        return uc_err_set(err, UC_EINVAL, "auth: set a JWKS url or a fetch function");
+    struct uc_auth_verifier *v = uc_calloc(1, sizeof(*v));
+    if (!v)
+        goto fail;
+    v->audience = uc_strdup(opts->audience ? opts->audience : UC_AUTH_AUDIENCE);
+    v->jwks_url = opts->jwks_url ? uc_strdup(opts->jwks_url) : NULL;
+    if (!v->audience || (opts->jwks_url && !v->jwks_url))
+        goto fail;
+    if (pthread_mutex_init(&v->mu, NULL) != 0)
+        goto fail;
+    if (pthread_mutex_init(&v->fetch_mu, NULL) != 0) {
+        (void)pthread_mutex_destroy(&v->mu); /* unused and unlocked: cannot fail */
+        goto fail;
+    }
+    v->fetch = opts->fetch;
+    v->fetch_ctx = opts->fetch_ctx;
+    v->clock = opts->clock;
+    v->min_refetch_ms = opts->min_refetch_ms > 0 ? opts->min_refetch_ms : DEFAULT_REFETCH_MS;
+    v->leeway_s = opts->leeway_s > 0 ? opts->leeway_s : 0;
+    *out = v;
+    return 0;
+fail:
+    if (v) {
+        uc_free(v->audience);
+        uc_free(v->jwks_url);
+    }
+    uc_free(v);
+    return uc_err_set(err, UC_ENOMEM, "auth: out of memory creating the verifier");
+}
+
+void uc_auth_verifier_destroy(struct uc_auth_verifier *v)
+{
+    if (!v)
+        return;
+    keys_free(v->keys, v->nkeys);
+    (void)pthread_mutex_destroy(&v->mu);       /* unlocked once no call is in flight */
+    (void)pthread_mutex_destroy(&v->fetch_mu); /* as above */
+    uc_free(v->audience);
+    uc_free(v->jwks_url);
+    uc_free(v);
+}
+
+/* The cached key for kid with a reference taken, or NULL. Call with mu held. */
+static struct vkey *lookup(struct uc_auth_verifier *v, const char *kid)
+{
+    for (size_t i = 0; i < v->nkeys; i++) {
+        if (strcmp(v->keys[i]->kid, kid) == 0) {
+            atomic_fetch_add(&v->keys[i]->refs, 1);
+            return v->keys[i];
+        }
+    }
+    return NULL;
+}
+
+static int http_fetch(const char *url, json_t **out, char *err)
+{
+    struct uc_httpc_opts o = {.timeout_ms = JWKS_TIMEOUT_MS, .retries = JWKS_RETRIES};
+    struct uc_httpc_resp r;
+    int rc = uc_httpc_json("GET", url, NULL, &o, &r, err);
+    if (rc < 0)
+        return rc == UC_ENOMEM ? rc : UC_EUNAVAIL;
+    if (r.status != 200 || !json_is_object(r.json)) {
+        rc = uc_err_set(err, UC_EUNAVAIL, "GET %s: status %ld%s", url, r.status,
+                        r.json ? "" : ", not JSON");
+    } else {
+        *out = json_incref(r.json);
+    }
+    uc_httpc_resp_clear(&r);
+    return rc;
+}
+
+/* Turn one JWK into a cache entry; NULL (and 0) for keys we skip. */
+static int key_from_jwk(const json_t *jwk, struct vkey **out)
+{
+    char kerr[UC_ERR_LEN];
+    const char *kid = json_string_value(json_object_get(jwk, "kid"));
+    *out = NULL;
+    if (!kid || !kid[0] || strlen(kid) >= UC_AUTH_ID_LEN)
+        return 0;
+    struct uc_crypto_key *key = NULL;
+    int rc = uc_jws_key_from_jwk(jwk, &key, kerr);
+    if (rc == UC_EINVAL)
+        return 0; /* not an Ed25519 signing key: not ours to use */
+    if (rc < 0)
+        return rc;
+    struct vkey *k = uc_calloc(1, sizeof(*k));
+    if (!k) {
+        uc_crypto_key_destroy(key);
+        return UC_ENOMEM;
+    }
+    atomic_init(&k->refs, 1);
+    memcpy(k->kid, kid, strlen(kid) + 1);
+    k->key = key;
+    *out = k;
+    return 0;
+}
+
+/* Build a key array from a JWKS document. */
+static int parse_jwks(const json_t *doc, struct vkey ***out, size_t *n, char *err)
+{
+    const json_t *arr = json_object_get(doc, "keys");
+    if (!json_is_array(arr))
+        return uc_err_set(err, UC_EUNAVAIL, "key set has no 'keys' array");
+    size_t total = json_array_size(arr) < JWKS_MAX_KEYS ? json_array_size(arr) : JWKS_MAX_KEYS;
+    struct vkey **keys = uc_calloc(total ? total : 1, sizeof(*keys));
+    if (!keys)
+        return uc_err_set(err, UC_ENOMEM, "out of memory reading the key set");
+    size_t used = 0;
+    for (size_t i = 0; i < total; i++) {
+        struct vkey *k = NULL;
+        int rc = key_from_jwk(json_array_get(arr, i), &k);
+        if (rc < 0) {
+            keys_free(keys, used);
+            return uc_err_set(err, rc, "cannot load key %zu of the key set", i);
+        }
+        bool dup = false;
+        for (size_t j = 0; k && j < used && !dup; j++)
+            dup = strcmp(keys[j]->kid, k->kid) == 0;
+        if (dup)
+            vkey_unref(k); /* the first key with a kid wins */
+        else if (k)
+            keys[used++] = k;
+    }
+    *out = keys;
+    *n = used;
+    return 0;
+}
+
+/* Fetch the key set and swap it into the cache. Call with fetch_mu held and mu not. */
+static int refresh(struct uc_auth_verifier *v, char *err)
+{
+    json_t *doc = NULL;
+    struct vkey **keys = NULL;
+    size_t n = 0;
+    int rc = v->fetch ? v->fetch(v->fetch_ctx, &doc, err) : http_fetch(v->jwks_url, &doc, err);
+    if (rc == 0 && !json_is_object(doc))
+        rc = uc_err_set(err, UC_EUNAVAIL, "key set is not a JSON object");
+    if (rc == 0)
+        rc = parse_jwks(doc, &keys, &n, err);
+    json_decref(doc);
+    if (rc < 0) {
+        uc_warn("auth: cannot fetch the signing keys: %s", err ? err : uc_strerror(rc));
+        return rc == UC_ENOMEM ? rc : uc_err_prefix(err, UC_EUNAVAIL, "signing keys unavailable");
+    }
+    lock(&v->mu);
+    struct vkey **old = v->keys;
+    size_t nold = v->nkeys;
+    v->keys = keys;
+    v->nkeys = n;
+    unlock(&v->mu);
+    keys_free(old, nold);
+    uc_info("auth: loaded %zu signing key(s)", n);
+    return 0;
+}
+
+/* Find kid, refetching the key set once when it is unknown and the last
+ * fetch is older than min_refetch_ms. *out holds a reference. */
+static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **out, char *err)
+{
+    lock(&v->mu);
+    *out = lookup(v, kid);
+    unlock(&v->mu);
+    if (*out)
+        return 0;
+    lock(&v->fetch_mu);
+    lock(&v->mu);
+    *out = lookup(v, kid); /* another thread may have fetched meanwhile */
+    int64_t now = uc_clock_mono_ms(v->clock);
+    bool allowed = !v->fetched || now - v->last_fetch_ms >= v->min_refetch_ms;
+    bool have_keys = v->nkeys > 0;
+    if (!*out && allowed) {
+        v->fetched = true;
+        v->last_fetch_ms = now;
+    }
+    unlock(&v->mu);
+    int rc = 0;
+    if (!*out && allowed) {
+        rc = refresh(v, err);
+        lock(&v->mu);
+        *out = rc == 0 ? lookup(v, kid) : NULL;
+        have_keys = v->nkeys > 0;
+        unlock(&v->mu);
+    }
+    unlock(&v->fetch_mu);
+    if (*out || rc < 0)
+        return rc;
+    if (!have_keys)
+        return uc_err_set(err, UC_EUNAVAIL, "no signing keys loaded yet");
+    return uc_err_set(err, UC_EUNAUTH, "token signed by an unknown key");
+}
+
+int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth_claims *out,
+                   char err[UC_ERR_LEN])
+{
+    json_t *header = NULL, *payload = NULL;
+    const char *kid = NULL;
+    struct vkey *k = NULL;
+    if (!token || !token[0])
+        return uc_err_set(err, UC_EUNAUTH, "no token");
+    int rc = uc_jws_decode(token, &header, &payload, &kid, err);
+    if (rc < 0)
+        return rc;
+    const char *alg = json_string_value(json_object_get(header, "alg"));
+    if (!alg || strcmp(alg, "EdDSA") != 0 || strlen(kid) >= UC_AUTH_ID_LEN)
+        rc = uc_err_set(err, UC_EUNAUTH, "token must be EdDSA with a short kid");
+    if (rc == 0)
+        rc = find_key(v, kid, &k, err);
+    if (rc == 0)
+        rc = uc_jws_verify_sig(token, k->key, err);
+    if (rc == 0) {
+        int64_t now_s = uc_clock_wall_ms(v->clock) / 1000;
+        rc = claims_check(payload, v->audience, now_s, v->leeway_s, out, err);
+    }
+    if (rc == 0)
+        memcpy(out->kid, kid, strlen(kid) + 1);
+    vkey_unref(k);
+    json_decref(header);
+    json_decref(payload);
+    return rc;
+}
+
+int uc_auth_http_authn(void *ctx, const char *token, struct uc_auth_claims *out,
+                       char err[UC_ERR_LEN])
+{
+    return uc_auth_verify(ctx, token, out, err);
+}
