@@ -4,7 +4,9 @@
  * bearer token (401), checked the route's role (403), enforced the body
  * limit (413) and parsed a JSON body (400). Also serves /healthz, /readyz
  * and /metrics. Handlers run on MHD worker threads and may answer later from
- * any thread (UC_HTTP_ASYNC), e.g. after a Raft commit. */
+ * any thread (UC_HTTP_ASYNC), e.g. after a Raft commit. Thread-safety: the
+ * reply and accessor calls may come from any thread while the request is
+ * open; start, drain and destroy belong to one thread (main). */
 #ifndef UC_HTTP_H
 #define UC_HTTP_H
 #include <jansson.h>
