@@ -13,7 +13,7 @@ SANFLAGS :=
 endif
 
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcurl openssl
+PKGS := libmicrohttpd jansson sqlite3 libcurl openssl raft libuv
 # Recursive (=) on purpose: pkg-config runs after `deps` has installed the
 # packages, not when make reads this file on a fresh machine.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -74,7 +74,7 @@ unit-tests: $(LIB_TESTS) $(SERVICE_TESTS)
 # --- checks -----------------------------------------------------------------
 
 .PHONY: all deps deps-bench unit integration test check cppcheck format format-check \
-        quickstart bench clean unit-tests
+        quickstart bench clean unit-tests install
 
 deps:
 	@scripts/deps.sh install
@@ -111,6 +111,18 @@ bench:
 	@scripts/deps.sh ensure bench
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# Install the daemons and their systemd units (packaging/systemd) for a host
+# without Nix. The units name /usr/local/bin; another PREFIX is written in.
+PREFIX ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR)
+	$(if $(BINS),install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/)
+	for u in packaging/systemd/*.service; do \
+		sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; \
+	done
 
 clean:
 	rm -rf build build-san

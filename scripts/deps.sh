@@ -11,8 +11,8 @@ group=${2:-base}
 BASE="build-essential pkg-config git ca-certificates
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
 libraft-dev libuv1-dev check
-python3 python3-pytest python3-requests python3-jwt
-cppcheck clang-format valgrind curl iproute2 nftables procps sqlite3"
+python3 python3-pytest python3-requests python3-jwt python3-cryptography
+cppcheck clang-format valgrind curl openssl iproute2 nftables procps sqlite3"
 BENCH="wrk nginx-light"
 
 pkgs=$BASE
