@@ -33,6 +33,9 @@ BINS := $(addprefix $(BUILD)/bin/,$(SERVICES))
 
 all: $(LIB_A) $(BINS) unit-tests
 
+# The daemons alone: what quickstart needs, so a broken test cannot stop it.
+bins: $(LIB_A) $(BINS)
+
 $(BUILD)/.deps-ok: scripts/deps.sh
 	@scripts/deps.sh ensure
 	@mkdir -p $(@D) && touch $@
@@ -74,7 +77,7 @@ unit-tests: $(LIB_TESTS) $(SERVICE_TESTS)
 # --- checks -----------------------------------------------------------------
 
 .PHONY: all deps deps-bench unit integration test check cppcheck format format-check \
-        quickstart bench clean unit-tests install
+        quickstart bench clean unit-tests install bins
 
 deps:
 	@scripts/deps.sh install
@@ -92,7 +95,7 @@ cppcheck:
 	@scripts/cppcheck.sh
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 format-check:
 	@scripts/format-check.sh
@@ -104,7 +107,7 @@ test:
 
 quickstart:
 	@scripts/deps.sh ensure
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory bins
 	@scripts/quickstart.sh $(if $(filter 1,$(SMOKE)),--smoke)
 
 bench:
