@@ -29,10 +29,7 @@ struct draft {
 static int check_project(const struct uc_auth_claims *c, const char *project, enum uc_role need,
                          char err[UC_ERR_LEN])
 {
-    int rc = uc_auth_check_project(c, project, need, err);
-    if (rc == UC_ENOENT)
-        return uc_err_set(err, UC_ENOENT, "project %s not found", project);
-    return rc;
+    return iam_check_project(c, project, need, "project", project, err);
 }
 
 /* Check the principal exists; fill its storage key and revision. */
@@ -95,25 +92,14 @@ static int new_record(struct iam_server *s, const struct draft *d, json_t **rec)
     return 0;
 }
 
-/* Check a parent at its revision and bump its generation. */
-static int touch_parent(struct iam_ops *ops, const char *key, uint64_t rev, const char *id,
-                        char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN];
-    int rc = iam_ops_check(ops, key, rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, id, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ANY);
-    return rc;
-}
-
 static int create_ops(const struct draft *d, const json_t *rec, struct iam_ops *ops, char *uniq,
                       char err[UC_ERR_LEN])
 {
     char k[IAM_KEY_LEN];
     const char *id = uc_json_str(rec, "id", "");
-    int rc = touch_parent(ops, d->principal_key, d->principal_rev, d->principal, err);
+    int rc = iam_ops_touch_parent(ops, d->principal_key, d->principal_rev, d->principal, err);
     if (rc == 0 && d->project && (rc = iam_key(k, IAM_K_PROJECT, d->project, NULL, err)) == 0)
-        rc = touch_parent(ops, k, d->project_rev, d->project, err);
+        rc = iam_ops_touch_parent(ops, k, d->project_rev, d->project, err);
     if (rc == 0 && (rc = iam_key(k, IAM_K_BINDING, id, NULL, err)) == 0)
         rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
     if (rc == 0 && (rc = iam_key(uniq, IAM_K_RB_BY_PRINCIPAL, d->principal,
@@ -176,14 +162,24 @@ static int single(struct iam_server *s, const char *principal, const char *proje
     return iam_wrap_items(items, out);
 }
 
+/* token_kind: as for iam_list. */
 static int list_prefix(struct iam_server *s, const char *a, const char *b,
-                       const struct iam_page *pg, json_t **out, char err[UC_ERR_LEN])
+                       const struct iam_kind *token_kind, const struct iam_page *pg, json_t **out,
+                       char err[UC_ERR_LEN])
 {
     char prefix[IAM_KEY_LEN];
     int rc = iam_key(prefix, a, b, "", err);
     if (rc < 0)
         return rc;
-    return iam_list(s->store, prefix, pg, iam_map_record, NULL, out, err);
+    return iam_list(s->store, prefix, token_kind, pg, iam_map_record, NULL, out, err);
+}
+
+/* A principal's bindings are keyed, and so paged, by project id or "system". */
+static int check_principal_token(const struct iam_page *pg, char err[UC_ERR_LEN])
+{
+    if (pg->token && strcmp(pg->token, IAM_SYSTEM_SCOPE) == 0)
+        return 0;
+    return iam_page_check(pg, &iam_kind_project, err);
 }
 
 static int list_principal(struct iam_server *s, const struct uc_auth_claims *c, const char *project,
@@ -192,8 +188,10 @@ static int list_principal(struct iam_server *s, const struct uc_auth_claims *c, 
 {
     if (!iam_principals_is_id(principal))
         return uc_err_set(err, UC_EINVAL, "principal_id must look like user-<...> or sa-<...>");
+    if (check_principal_token(pg, err) < 0)
+        return UC_EINVAL;
     if (!project && (c->system_admin || strcmp(c->sub, principal) == 0))
-        return list_prefix(s, IAM_K_RB_BY_PRINCIPAL, principal, pg, out, err);
+        return list_prefix(s, IAM_K_RB_BY_PRINCIPAL, principal, NULL, pg, out, err);
     if (!project && !c->project[0])
         return uc_err_set(err, UC_EFORBIDDEN, "this token has no project: pass project_id");
     project = project ? project : c->project;
@@ -210,12 +208,14 @@ int iam_bindings_list(struct iam_server *s, const struct uc_auth_claims *c, cons
     if (principal_id)
         return list_principal(s, c, project_id, principal_id, pg, out, err);
     if (!project_id && c->system_admin)
-        return iam_list(s->store, IAM_K_BINDING, pg, iam_map_record, NULL, out, err);
+        return iam_list(s->store, IAM_K_BINDING, &iam_kind_binding, pg, iam_map_record, NULL, out,
+                        err);
     if (!project_id && !c->project[0])
         return uc_err_set(err, UC_EFORBIDDEN, "this token has no project: pass project_id");
     const char *project = project_id ? project_id : c->project;
     int rc = check_project(c, project, UC_ROLE_READER, err);
-    return rc < 0 ? rc : list_prefix(s, IAM_K_RB_BY_PROJECT, project, pg, out, err);
+    return rc < 0 ? rc
+                  : list_prefix(s, IAM_K_RB_BY_PROJECT, project, &iam_kind_binding, pg, out, err);
 }
 
 /* The three keys of a binding record, as delete ops; `rev` guards rb/<id>. */
@@ -238,21 +238,14 @@ static int delete_ops(const json_t *rec, uint64_t rev, struct iam_ops *ops, char
 int iam_bindings_delete(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                         char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN], what[96];
     struct iam_ops ops = {0};
     json_t *rec = NULL;
     uint64_t rev = 0;
-    int rc = iam_id_check(id, "rb", err);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_BINDING, id, NULL, err)) == 0) {
-        snprintf(what, sizeof(what), "role binding %s", id);
-        rc = iam_record_load(s->store, k, what, &rec, &rev, err);
-    }
+    int rc = iam_load(s->store, &iam_kind_binding, id, &rec, &rev, err);
     if (rc == 0) {
         const char *proj = uc_json_str(rec, "project_id", NULL);
-        rc = proj ? check_project(c, proj, UC_ROLE_ADMIN, err)
+        rc = proj ? iam_check_project(c, proj, UC_ROLE_ADMIN, "role binding", id, err)
                   : uc_auth_require(c, UC_ROLE_SYSTEM_ADMIN, err);
-        if (rc == UC_ENOENT)
-            rc = uc_err_set(err, UC_ENOENT, "%s not found", what);
     }
     if (rc == 0)
         rc = delete_ops(rec, rev, &ops, err);
@@ -263,46 +256,54 @@ int iam_bindings_delete(struct iam_server *s, const struct uc_auth_claims *c, co
     return rc;
 }
 
-static int scan_principal(struct iam_server *s, const char *principal, struct uc_store_item **items,
-                          size_t *n, char err[UC_ERR_LEN])
+typedef int (*binding_fn)(void *ctx, const json_t *rec, char err[UC_ERR_LEN]);
+
+/* Call fn on every binding of `principal`, until one fails. */
+static int each_binding(struct iam_server *s, const char *principal, binding_fn fn, void *ctx,
+                        char err[UC_ERR_LEN])
 {
     char prefix[IAM_KEY_LEN];
+    struct uc_store_item *items = NULL;
+    size_t n = 0;
     int rc = iam_key(prefix, IAM_K_RB_BY_PRINCIPAL, principal, "", err);
-    return rc < 0 ? rc : iam_scan_all(s->store, prefix, MAX_BINDINGS, items, n, err);
+    if (rc == 0)
+        rc = iam_scan_all(s->store, prefix, MAX_BINDINGS, &items, &n, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *rec = NULL;
+        rc = iam_record_parse(&items[i], &rec, err);
+        if (rc == 0)
+            rc = fn(ctx, rec, err);
+        json_decref(rec);
+    }
+    uc_store_items_free(items, n);
+    return rc;
 }
 
-static void add_grant(struct iam_grants *g, const json_t *rec)
+/* binding_fn adding rec to the struct iam_grants at ctx. */
+static int add_grant(void *ctx, const json_t *rec, char err[UC_ERR_LEN])
 {
+    (void)err; /* adding a grant cannot fail */
+    struct iam_grants *g = ctx;
     enum uc_role role = UC_ROLE_ANY;
     const char *proj = uc_json_str(rec, "project_id", NULL);
     if (uc_role_parse(uc_json_str(rec, "role", ""), &role) < 0)
-        return; /* a role this build does not know grants nothing */
+        return 0; /* a role this build does not know grants nothing */
     if (!proj) {
         g->system_admin = g->system_admin || role == UC_ROLE_SYSTEM_ADMIN;
-        return;
+        return 0;
     }
     if (g->nprojects++ == 0) {
         snprintf(g->only_project, sizeof(g->only_project), "%s", proj);
         g->only_role = role;
     }
+    return 0;
 }
 
 int iam_bindings_grants(struct iam_server *s, const char *principal, struct iam_grants *g,
                         char err[UC_ERR_LEN])
 {
-    struct uc_store_item *items = NULL;
-    size_t n = 0;
-    int rc = scan_principal(s, principal, &items, &n, err);
     *g = (struct iam_grants){0};
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_t *rec = NULL;
-        rc = iam_record_parse(&items[i], &rec, err);
-        if (rc == 0)
-            add_grant(g, rec);
-        json_decref(rec);
-    }
-    uc_store_items_free(items, n);
-    return rc;
+    return each_binding(s, principal, add_grant, g, err);
 }
 
 int iam_bindings_role(struct iam_server *s, const char *principal, const char *project, bool *found,
@@ -322,19 +323,14 @@ int iam_bindings_role(struct iam_server *s, const char *principal, const char *p
     return rc;
 }
 
+/* binding_fn adding the deletion of rec to the struct iam_ops at ctx. */
+static int add_delete(void *ctx, const json_t *rec, char err[UC_ERR_LEN])
+{
+    return delete_ops(rec, UC_STORE_ANY, ctx, err);
+}
+
 int iam_bindings_cascade(struct iam_server *s, const char *principal, struct iam_ops *ops,
                          char err[UC_ERR_LEN])
 {
-    struct uc_store_item *items = NULL;
-    size_t n = 0;
-    int rc = scan_principal(s, principal, &items, &n, err);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        json_t *rec = NULL;
-        rc = iam_record_parse(&items[i], &rec, err);
-        if (rc == 0)
-            rc = delete_ops(rec, UC_STORE_ANY, ops, err);
-        json_decref(rec);
-    }
-    uc_store_items_free(items, n);
-    return rc;
+    return each_binding(s, principal, add_delete, ops, err);
 }

@@ -36,9 +36,8 @@ static int may_manage(struct iam_server *s, const struct uc_auth_claims *c, cons
         return uc_err_set(err, UC_EFORBIDDEN, "a user may only manage its own credentials");
     int rc = iam_service_accounts_load(s, principal, &rec, NULL, err);
     if (rc == 0)
-        rc = uc_auth_check_project(c, uc_json_str(rec, "project_id", ""), UC_ROLE_ADMIN, err);
-    if (rc == UC_ENOENT)
-        rc = uc_err_set(err, UC_ENOENT, "service account %s not found", principal);
+        rc = iam_check_project(c, uc_json_str(rec, "project_id", ""), UC_ROLE_ADMIN,
+                               "service account", principal, err);
     json_decref(rec);
     return rc;
 }
@@ -87,9 +86,7 @@ static int create_ops(const json_t *rec, const char *pkey, uint64_t prev, struct
 {
     char k[IAM_KEY_LEN];
     const char *id = uc_json_str(rec, "id", ""), *principal = uc_json_str(rec, "principal_id", "");
-    int rc = iam_ops_check(ops, pkey, prev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, principal, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ANY);
+    int rc = iam_ops_touch_parent(ops, pkey, prev, principal, err);
     if (rc == 0 && (rc = iam_key(k, IAM_K_CRED, id, NULL, err)) == 0)
         rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
     if (rc == 0 && (rc = iam_key(k, IAM_K_CRED_BY_PRINCIPAL, principal, id, err)) == 0)
@@ -147,23 +144,12 @@ int iam_credentials_create(struct iam_server *s, const struct uc_auth_claims *c,
     return rc;
 }
 
-static int load(struct iam_server *s, const char *id, json_t **rec, uint64_t *rev,
-                char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN], what[96];
-    int rc = iam_id_check(id, "ak", err);
-    if (rc == 0)
-        rc = iam_key(k, IAM_K_CRED, id, NULL, err);
-    snprintf(what, sizeof(what), "credential %s", rc == 0 ? id : "");
-    return rc < 0 ? rc : iam_record_load(s->store, k, what, rec, rev, err);
-}
-
 /* Load credential id and check the caller may manage its principal. */
 static int load_checked(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                         json_t **rec, uint64_t *rev, char err[UC_ERR_LEN])
 {
     json_t *r = NULL;
-    int rc = load(s, id, &r, rev, err);
+    int rc = iam_load(s->store, &iam_kind_cred, id, &r, rev, err);
     if (rc == 0)
         rc = may_manage(s, c, uc_json_str(r, "principal_id", ""), err);
     if (rc == UC_ENOENT || rc == UC_EINVAL)
@@ -197,14 +183,14 @@ int iam_credentials_list(struct iam_server *s, const struct uc_auth_claims *c,
     char prefix[IAM_KEY_LEN];
     struct iam_index_map map = {s->store, IAM_K_CRED};
     if (!principal_id && c->system_admin)
-        return iam_list(s->store, IAM_K_CRED, pg, iam_map_record, NULL, out, err);
+        return iam_list(s->store, IAM_K_CRED, &iam_kind_cred, pg, iam_map_record, NULL, out, err);
     const char *principal = principal_id ? principal_id : c->sub;
     int rc = may_manage(s, c, principal, err);
     if (rc == 0)
         rc = iam_key(prefix, IAM_K_CRED_BY_PRINCIPAL, principal, "", err);
     if (rc < 0)
         return rc;
-    return iam_list(s->store, prefix, pg, iam_map_index, &map, out, err);
+    return iam_list(s->store, prefix, &iam_kind_cred, pg, iam_map_index, &map, out, err);
 }
 
 /* Mark rec revoked now and drop its sealed secret. */
@@ -230,23 +216,14 @@ static bool is_active(const json_t *rec)
 int iam_credentials_revoke(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                            char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN];
-    struct iam_ops ops = {0};
     json_t *rec = NULL;
     uint64_t rev = 0;
     int rc = iam_id_check(id, "ak", err);
     if (rc == 0)
         rc = load_checked(s, c, id, &rec, &rev, err);
-    if (rc == 0 && !is_active(rec))
-        goto out; /* revoking twice is not an error */
-    if (rc == 0)
-        rc = revoke_fields(s, rec);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_CRED, id, NULL, err)) == 0)
-        rc = iam_ops_put_json(&ops, k, rec, rev);
-    if (rc == 0)
-        rc = iam_ops_commit(s->store, &ops, NULL, NULL, NULL, err);
-out:
-    iam_ops_clear(&ops);
+    /* Revoking twice is not an error: an inactive key is left as it is. */
+    if (rc == 0 && is_active(rec) && (rc = revoke_fields(s, rec)) == 0)
+        rc = iam_record_update(s->store, &iam_kind_cred, id, rec, &rev, err);
     json_decref(rec);
     return rc;
 }
@@ -276,7 +253,8 @@ int iam_credentials_check(struct iam_server *s, const char *id, const char *secr
                           char principal[IAM_PRINCIPAL_LEN], char err[UC_ERR_LEN])
 {
     json_t *rec = NULL;
-    int rc = iam_id_is(id, "ak") ? load(s, id, &rec, NULL, err) : UC_ENOENT;
+    int rc =
+        iam_id_is(id, "ak") ? iam_load(s->store, &iam_kind_cred, id, &rec, NULL, err) : UC_ENOENT;
     if (rc == UC_ENOENT)
         return uc_err_set(err, UC_EUNAUTH, BAD_CREDS);
     if (rc < 0)
@@ -298,7 +276,7 @@ static int cascade_one(struct iam_server *s, const char *id, struct iam_ops *ops
     char k[IAM_KEY_LEN];
     json_t *rec = NULL;
     uint64_t rev = 0;
-    int rc = load(s, id, &rec, &rev, err);
+    int rc = iam_load(s->store, &iam_kind_cred, id, &rec, &rev, err);
     if (rc == UC_ENOENT || rc == UC_EINVAL)
         return 0; /* an index entry without its record: nothing to revoke */
     if (rc == 0 && is_active(rec)) {

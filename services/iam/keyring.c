@@ -392,7 +392,9 @@ int iam_keyring_retire(struct iam_keyring *kr, const char *kid, char err[UC_ERR_
 int iam_keyring_list(struct iam_keyring *kr, const struct iam_page *pg, json_t **out,
                      char err[UC_ERR_LEN])
 {
-    return iam_list(kr->st, IAM_K_KEY, pg, iam_map_public, NULL, out, err);
+    if (pg->token && !kid_valid(pg->token)) /* tokens are kids */
+        return uc_err_set(err, UC_EINVAL, IAM_BAD_PAGE_TOKEN);
+    return iam_list(kr->st, IAM_K_KEY, NULL, pg, iam_map_public, NULL, out, err);
 }
 
 static int add_jwks(const struct iam_keyring *kr, json_t *arr, bool active)

@@ -53,8 +53,8 @@ UC_MUSTCHECK int iam_keyring_rotate(struct iam_keyring *kr, json_t **view, char 
  * active or already retired), and the store's. */
 UC_MUSTCHECK int iam_keyring_retire(struct iam_keyring *kr, const char *kid, char err[UC_ERR_LEN]);
 
-/* One page of {kid,status,created_at,updated_at} items (*out new reference).
- * Errors: as iam_list. */
+/* One page of {kid,status,created_at,updated_at} items (*out new reference);
+ * page tokens are kids. Errors: as iam_list. */
 UC_MUSTCHECK int iam_keyring_list(struct iam_keyring *kr, const struct iam_page *pg, json_t **out,
                                   char err[UC_ERR_LEN]);
 

@@ -33,63 +33,26 @@ static int new_record(struct iam_server *s, const json_t *body, char id[UC_ID_LE
     return 0;
 }
 
-static int create_ops(const json_t *rec, const char *id, struct iam_ops *ops, char *name_key,
-                      char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN];
-    int rc = iam_key(name_key, IAM_K_PROJECT_NAME, uc_json_str(rec, "name", ""), NULL, err);
-    if (rc == 0)
-        rc = iam_key(k, IAM_K_PROJECT, id, NULL, err);
-    if (rc == 0)
-        rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
-    if (rc == 0)
-        rc = iam_ops_put(ops, name_key, id, strlen(id), UC_STORE_ABSENT);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, id, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ABSENT);
-    return rc;
-}
-
 int iam_projects_create(struct iam_server *s, const struct uc_auth_claims *c, const json_t *body,
                         json_t **out, char err[UC_ERR_LEN])
 {
-    char id[UC_ID_LEN], name_key[IAM_KEY_LEN], exists[128];
-    struct iam_ops ops = {0};
+    char id[UC_ID_LEN];
     json_t *rec = NULL;
-    uint64_t rev = 0;
     int rc = uc_auth_require(c, UC_ROLE_SYSTEM_ADMIN, err);
     if (rc == 0)
         rc = uc_json_validate(body, create_fields, err);
     if (rc == 0)
         rc = new_record(s, body, id, &rec);
     if (rc == 0)
-        rc = create_ops(rec, id, &ops, name_key, err);
-    if (rc == 0) {
-        snprintf(exists, sizeof(exists), "project name '%s' already exists",
-                 uc_json_str(rec, "name", ""));
-        rc = iam_ops_commit(s->store, &ops, name_key, exists, &rev, err);
-    }
-    if (rc == 0 && !(*out = iam_record_view(rec, rev)))
-        rc = UC_ENOMEM;
-    iam_ops_clear(&ops);
+        rc = iam_create_named(s->store, &iam_kind_project, NULL, rec, NULL, out, err);
     json_decref(rec);
     return rc;
-}
-
-static int load(struct iam_server *s, const char *id, json_t **rec, uint64_t *rev,
-                char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN], what[96];
-    int rc = iam_key(k, IAM_K_PROJECT, id, NULL, err);
-    snprintf(what, sizeof(what), "project %s", id);
-    return rc < 0 ? rc : iam_record_load(s->store, k, what, rec, rev, err);
 }
 
 int iam_projects_revision(struct iam_server *s, const char *id, uint64_t *rev, char err[UC_ERR_LEN])
 {
     json_t *rec = NULL;
-    int rc = iam_id_check(id, "proj", err);
-    if (rc == 0)
-        rc = load(s, id, &rec, rev, err);
+    int rc = iam_load(s->store, &iam_kind_project, id, &rec, rev, err);
     json_decref(rec);
     return rc;
 }
@@ -101,11 +64,9 @@ int iam_projects_get(struct iam_server *s, const struct uc_auth_claims *c, const
     uint64_t rev = 0;
     int rc = iam_id_check(id, "proj", err);
     if (rc == 0)
-        rc = uc_auth_check_project(c, id, UC_ROLE_ANY, err);
-    if (rc == UC_ENOENT)
-        rc = uc_err_set(err, UC_ENOENT, "project %s not found", id);
+        rc = iam_check_project(c, id, UC_ROLE_ANY, "project", id, err);
     if (rc == 0)
-        rc = load(s, id, &rec, &rev, err);
+        rc = iam_load(s->store, &iam_kind_project, id, &rec, &rev, err);
     if (rc == 0 && !(*out = iam_record_view(rec, rev)))
         rc = UC_ENOMEM;
     json_decref(rec);
@@ -135,16 +96,16 @@ static int own_list(struct iam_server *s, const struct uc_auth_claims *c, json_t
 int iam_projects_list(struct iam_server *s, const struct uc_auth_claims *c,
                       const struct iam_page *pg, json_t **out, char err[UC_ERR_LEN])
 {
-    if (!c->system_admin)
-        return own_list(s, c, out, err);
-    return iam_list(s->store, IAM_K_PROJECT, pg, iam_map_record, NULL, out, err);
+    if (c->system_admin)
+        return iam_list(s->store, IAM_K_PROJECT, &iam_kind_project, pg, iam_map_record, NULL, out,
+                        err);
+    int rc = iam_page_check(pg, &iam_kind_project, err);
+    return rc < 0 ? rc : own_list(s, c, out, err);
 }
 
 static int apply_patch(struct iam_server *s, const char *id, json_t *rec, uint64_t *rev,
                        const json_t *body, char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN];
-    struct iam_ops ops = {0};
     const char *desc = uc_json_str(body, "description", NULL);
     int rc = iam_check_revision(body, *rev, err);
     if (rc < 0 || !desc)
@@ -153,12 +114,7 @@ static int apply_patch(struct iam_server *s, const char *id, json_t *rec, uint64
     if (rc == 0)
         rc = iam_stamp(rec, iam_now_ms(s), false);
     if (rc == 0)
-        rc = iam_key(k, IAM_K_PROJECT, id, NULL, err);
-    if (rc == 0)
-        rc = iam_ops_put_json(&ops, k, rec, *rev);
-    if (rc == 0)
-        rc = iam_ops_commit(s->store, &ops, NULL, NULL, rev, err);
-    iam_ops_clear(&ops);
+        rc = iam_record_update(s->store, &iam_kind_project, id, rec, rev, err);
     return rc;
 }
 
@@ -171,11 +127,9 @@ int iam_projects_patch(struct iam_server *s, const struct uc_auth_claims *c, con
     if (rc == 0)
         rc = uc_json_validate(body, patch_fields, err);
     if (rc == 0)
-        rc = uc_auth_check_project(c, id, UC_ROLE_ADMIN, err);
-    if (rc == UC_ENOENT)
-        rc = uc_err_set(err, UC_ENOENT, "project %s not found", id);
+        rc = iam_check_project(c, id, UC_ROLE_ADMIN, "project", id, err);
     if (rc == 0)
-        rc = load(s, id, &rec, &rev, err);
+        rc = iam_load(s->store, &iam_kind_project, id, &rec, &rev, err);
     if (rc == 0)
         rc = apply_patch(s, id, rec, &rev, body, err);
     if (rc == 0 && !(*out = iam_record_view(rec, rev)))
@@ -205,39 +159,20 @@ static int check_empty(struct iam_server *s, const char *id, char err[UC_ERR_LEN
     return rc;
 }
 
-static int delete_ops(const char *id, const json_t *rec, uint64_t rev, uint64_t gen_rev,
-                      struct iam_ops *ops, char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN];
-    int rc = iam_key(k, IAM_K_GEN, id, NULL, err);
-    if (rc == 0)
-        rc = iam_ops_del(ops, k, gen_rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_PROJECT, id, NULL, err)) == 0)
-        rc = iam_ops_del(ops, k, rev);
-    if (rc == 0 &&
-        (rc = iam_key(k, IAM_K_PROJECT_NAME, uc_json_str(rec, "name", ""), NULL, err)) == 0)
-        rc = iam_ops_del(ops, k, UC_STORE_ANY);
-    return rc;
-}
-
 int iam_projects_delete(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                         char err[UC_ERR_LEN])
 {
-    char gk[IAM_KEY_LEN];
     struct iam_ops ops = {0};
     json_t *rec = NULL;
-    uint64_t rev = 0, gen_rev = 0;
+    uint64_t rev = 0;
     int rc = uc_auth_require(c, UC_ROLE_SYSTEM_ADMIN, err);
     if (rc == 0)
-        rc = iam_id_check(id, "proj", err);
+        rc = iam_load(s->store, &iam_kind_project, id, &rec, &rev, err);
+    /* The deletes read the generation before check_empty scans for children. */
     if (rc == 0)
-        rc = load(s, id, &rec, &rev, err);
-    if (rc == 0 && (rc = iam_key(gk, IAM_K_GEN, id, NULL, err)) == 0)
-        rc = iam_revision(s->store, gk, &gen_rev, err);
+        rc = iam_ops_del_named(s->store, &iam_kind_project, NULL, rec, rev, &ops, err);
     if (rc == 0)
         rc = check_empty(s, id, err);
-    if (rc == 0)
-        rc = delete_ops(id, rec, rev, gen_rev, &ops, err);
     if (rc == 0)
         rc = iam_ops_commit(s->store, &ops, NULL, NULL, NULL, err);
     iam_ops_clear(&ops);

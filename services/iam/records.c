@@ -1,6 +1,6 @@
-/* records.c - shared helpers of the IAM resource modules: id checks,
- * timestamps, JSON records in the store, owning transaction builder and
- * list paging. */
+/* records.c - shared helpers of the IAM resource modules: resource kinds,
+ * id checks, timestamps, JSON records in the store, owning transaction
+ * builder, named-record create and delete, and list paging. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +11,12 @@
 #define ID_RANDOM_LEN 20
 #define PAGE_TOKEN_MAX 64
 #define ID_CHARS "abcdefghijklmnopqrstuvwxyz0123456789"
+
+const struct iam_kind iam_kind_project = {"proj", IAM_K_PROJECT, IAM_K_PROJECT_NAME, "project"};
+const struct iam_kind iam_kind_user = {"user", IAM_K_USER, IAM_K_USER_NAME, "user"};
+const struct iam_kind iam_kind_sa = {"sa", IAM_K_SA, IAM_K_SA_NAME, "service account"};
+const struct iam_kind iam_kind_binding = {"rb", IAM_K_BINDING, NULL, "role binding"};
+const struct iam_kind iam_kind_cred = {"ak", IAM_K_CRED, NULL, "credential"};
 
 bool iam_id_is(const char *id, const char *prefix)
 {
@@ -97,6 +103,28 @@ int iam_record_load(struct uc_store *st, const char *key, const char *what, json
     if (rc == 0 && rev)
         *rev = it.rev;
     uc_store_item_clear(&it);
+    return rc;
+}
+
+int iam_load(struct uc_store *st, const struct iam_kind *k, const char *id, json_t **rec,
+             uint64_t *rev, char err[UC_ERR_LEN])
+{
+    char key[IAM_KEY_LEN], what[96];
+    int rc = iam_id_check(id, k->id_prefix, err);
+    if (rc == 0)
+        rc = iam_key(key, k->key, id, NULL, err);
+    if (rc < 0)
+        return rc;
+    snprintf(what, sizeof(what), "%s %s", k->noun, id);
+    return iam_record_load(st, key, what, rec, rev, err);
+}
+
+int iam_check_project(const struct uc_auth_claims *c, const char *project, enum uc_role need,
+                      const char *noun, const char *id, char err[UC_ERR_LEN])
+{
+    int rc = uc_auth_check_project(c, project, need, err);
+    if (rc == UC_ENOENT)
+        return uc_err_set(err, UC_ENOENT, "%s %s not found", noun, id);
     return rc;
 }
 
@@ -207,6 +235,42 @@ void iam_ops_clear(struct iam_ops *o)
     *o = (struct iam_ops){0};
 }
 
+int iam_ops_touch_parent(struct iam_ops *o, const char *key, uint64_t rev, const char *parent_id,
+                         char err[UC_ERR_LEN])
+{
+    char k[IAM_KEY_LEN];
+    int rc = iam_ops_check(o, key, rev);
+    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, parent_id, NULL, err)) == 0)
+        rc = iam_ops_put(o, k, "", 0, UC_STORE_ANY);
+    return rc;
+}
+
+/* k->name_key + [scope/]name */
+static int name_key(char key[IAM_KEY_LEN], const struct iam_kind *k, const char *scope,
+                    const char *name, char err[UC_ERR_LEN])
+{
+    return scope ? iam_key(key, k->name_key, scope, name, err)
+                 : iam_key(key, k->name_key, name, NULL, err);
+}
+
+int iam_ops_del_named(struct uc_store *st, const struct iam_kind *k, const char *scope,
+                      const json_t *rec, uint64_t rev, struct iam_ops *o, char err[UC_ERR_LEN])
+{
+    char key[IAM_KEY_LEN];
+    uint64_t gen_rev = 0;
+    const char *id = uc_json_str(rec, "id", "");
+    int rc = iam_key(key, IAM_K_GEN, id, NULL, err);
+    if (rc == 0)
+        rc = iam_revision(st, key, &gen_rev, err);
+    if (rc == 0)
+        rc = iam_ops_del(o, key, gen_rev);
+    if (rc == 0 && (rc = iam_key(key, k->key, id, NULL, err)) == 0)
+        rc = iam_ops_del(o, key, rev);
+    if (rc == 0 && (rc = name_key(key, k, scope, uc_json_str(rec, "name", ""), err)) == 0)
+        rc = iam_ops_del(o, key, UC_STORE_ANY);
+    return rc;
+}
+
 int iam_ops_commit(struct uc_store *st, const struct iam_ops *o, const char *unique_key,
                    const char *exists_msg, uint64_t *rev, char err[UC_ERR_LEN])
 {
@@ -220,6 +284,61 @@ int iam_ops_commit(struct uc_store *st, const struct iam_ops *o, const char *uni
             return uc_err_set(err, UC_EEXIST, "%s", exists_msg);
     }
     return uc_err_set(err, UC_ECONFLICT, "the data changed while this request ran; try again");
+}
+
+/* The record, its unique name and its generation, each only if absent. */
+static int named_ops(const struct iam_kind *k, const json_t *rec, const char *name_key,
+                     struct iam_ops *o, char err[UC_ERR_LEN])
+{
+    char key[IAM_KEY_LEN];
+    const char *id = uc_json_str(rec, "id", "");
+    int rc = iam_key(key, k->key, id, NULL, err);
+    if (rc == 0)
+        rc = iam_ops_put_json(o, key, rec, UC_STORE_ABSENT);
+    if (rc == 0)
+        rc = iam_ops_put(o, name_key, id, strlen(id), UC_STORE_ABSENT);
+    if (rc == 0 && (rc = iam_key(key, IAM_K_GEN, id, NULL, err)) == 0)
+        rc = iam_ops_put(o, key, "", 0, UC_STORE_ABSENT);
+    return rc;
+}
+
+int iam_create_named(struct uc_store *st, const struct iam_kind *k, const char *scope,
+                     const json_t *rec, struct iam_ops *o, json_t **out, char err[UC_ERR_LEN])
+{
+    char nk[IAM_KEY_LEN], exists[160];
+    const char *name = uc_json_str(rec, "name", "");
+    struct iam_ops none = {0};
+    uint64_t rev = 0;
+    o = o ? o : &none;
+    int rc = name_key(nk, k, scope, name, err);
+    if (rc == 0)
+        rc = named_ops(k, rec, nk, o, err);
+    if (rc == 0) {
+        if (scope)
+            snprintf(exists, sizeof(exists), "%s '%s' already exists in project %s", k->noun, name,
+                     scope);
+        else
+            snprintf(exists, sizeof(exists), "%s name '%s' already exists", k->noun, name);
+        rc = iam_ops_commit(st, o, nk, exists, &rev, err);
+    }
+    if (rc == 0 && !(*out = iam_record_view(rec, rev)))
+        rc = UC_ENOMEM;
+    iam_ops_clear(o);
+    return rc;
+}
+
+int iam_record_update(struct uc_store *st, const struct iam_kind *k, const char *id,
+                      const json_t *rec, uint64_t *rev, char err[UC_ERR_LEN])
+{
+    char key[IAM_KEY_LEN];
+    struct iam_ops ops = {0};
+    int rc = iam_key(key, k->key, id, NULL, err);
+    if (rc == 0)
+        rc = iam_ops_put_json(&ops, key, rec, *rev);
+    if (rc == 0)
+        rc = iam_ops_commit(st, &ops, NULL, NULL, rev, err);
+    iam_ops_clear(&ops);
+    return rc;
 }
 
 int iam_scan_all(struct uc_store *st, const char *prefix, size_t max, struct uc_store_item **items,
@@ -252,28 +371,29 @@ int iam_prefix_used(struct uc_store *st, const char *prefix, bool *used, char er
     return 0;
 }
 
-int iam_map_record(void *ctx, const struct uc_store_item *it, json_t **view, char err[UC_ERR_LEN])
+/* The view of the record an item holds; with its revision or without. */
+static int map_item(const struct uc_store_item *it, bool with_rev, json_t **view,
+                    char err[UC_ERR_LEN])
 {
-    (void)ctx; /* the item holds the record: nothing else needed */
     json_t *rec = NULL;
     int rc = iam_record_parse(it, &rec, err);
     if (rc < 0)
         return rc;
-    *view = iam_record_view(rec, it->rev);
+    *view = iam_record_view(rec, with_rev ? it->rev : 0);
     json_decref(rec);
     return *view ? 0 : UC_ENOMEM;
+}
+
+int iam_map_record(void *ctx, const struct uc_store_item *it, json_t **view, char err[UC_ERR_LEN])
+{
+    (void)ctx; /* the item holds the record: nothing else needed */
+    return map_item(it, true, view, err);
 }
 
 int iam_map_public(void *ctx, const struct uc_store_item *it, json_t **view, char err[UC_ERR_LEN])
 {
     (void)ctx; /* the item holds the record: nothing else needed */
-    json_t *rec = NULL;
-    int rc = iam_record_parse(it, &rec, err);
-    if (rc < 0)
-        return rc;
-    *view = iam_record_view(rec, 0);
-    json_decref(rec);
-    return *view ? 0 : UC_ENOMEM;
+    return map_item(it, false, view, err);
 }
 
 int iam_map_index(void *ctx, const struct uc_store_item *it, json_t **view, char err[UC_ERR_LEN])
@@ -296,16 +416,15 @@ int iam_map_index(void *ctx, const struct uc_store_item *it, json_t **view, char
     return *view ? 0 : UC_ENOMEM;
 }
 
-static int page_after(const char *prefix, const char *token, char after[IAM_KEY_LEN],
-                      char err[UC_ERR_LEN])
+int iam_page_check(const struct iam_page *pg, const struct iam_kind *k, char err[UC_ERR_LEN])
 {
-    after[0] = '\0';
-    if (!token)
+    const char *t = pg->token;
+    if (!t)
         return 0;
-    size_t n = strlen(token);
-    if (n == 0 || n > PAGE_TOKEN_MAX || strspn(token, ID_CHARS "-") != n)
-        return uc_err_set(err, UC_EINVAL, "page_token is not one this server handed out");
-    return iam_key(after, prefix, token, NULL, err);
+    size_t n = strlen(t);
+    bool ok = k ? iam_id_is(t, k->id_prefix)
+                : n > 0 && n <= PAGE_TOKEN_MAX && strspn(t, ID_CHARS "-") == n;
+    return ok ? 0 : uc_err_set(err, UC_EINVAL, IAM_BAD_PAGE_TOKEN);
 }
 
 static int add_items(const struct uc_store_item *items, size_t n, iam_list_map map, void *mctx,
@@ -327,14 +446,17 @@ static int page_token_out(json_t *out, const char *prefix, const struct uc_store
     return iam_set(out, "next_page_token", json_string(last->key + strlen(prefix)));
 }
 
-int iam_list(struct uc_store *st, const char *prefix, const struct iam_page *pg, iam_list_map map,
-             void *mctx, json_t **out, char err[UC_ERR_LEN])
+int iam_list(struct uc_store *st, const char *prefix, const struct iam_kind *token_kind,
+             const struct iam_page *pg, iam_list_map map, void *mctx, json_t **out,
+             char err[UC_ERR_LEN])
 {
-    char after[IAM_KEY_LEN];
+    char after[IAM_KEY_LEN] = "";
     struct uc_store_item *items = NULL;
     size_t n = 0;
     bool more = false;
-    int rc = page_after(prefix, pg->token, after, err);
+    int rc = iam_page_check(pg, token_kind, err);
+    if (rc == 0 && pg->token)
+        rc = iam_key(after, prefix, pg->token, NULL, err);
     if (rc < 0)
         return rc;
     rc = uc_store_scan(st, prefix, after, (size_t)pg->limit, &items, &n, &more, err);

@@ -1,8 +1,9 @@
 /* records.h - what every IAM resource module shares: the storage layout
- * (key prefixes), id checks, JSON records in the store, an owning builder
- * for store transactions, and list paging. Records are JSON objects; fields
- * whose name starts with '_' are private and never leave the server.
- * Stateless and thread-safe (the store guards itself). */
+ * (key prefixes, resource kinds), id checks, JSON records in the store, an
+ * owning builder for store transactions, create and delete of named
+ * records, and list paging. Records are JSON objects; fields whose name
+ * starts with '_' are private and never leave the server. Stateless and
+ * thread-safe (the store guards itself). */
 #ifndef IAM_RECORDS_H
 #define IAM_RECORDS_H
 #include <jansson.h>
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "server.h"
+#include "uc/auth.h"
 #include "uc/err.h"
 #include "uc/store.h"
 
@@ -41,6 +43,17 @@
 #define IAM_LIST_MAX 1000
 #define IAM_DESCRIPTION_MAX 1024 /* bytes of a description field */
 
+/* One kind of resource: how its ids look, where its records live and what
+ * messages call it. The constants below are the only instances. */
+struct iam_kind {
+    const char *id_prefix; /* ids are "<id_prefix>-<20 of [a-z0-9]>" */
+    const char *key;       /* primary records: key + id */
+    const char *name_key;  /* unique names (NULL: names are not unique) */
+    const char *noun;      /* "project", "service account", ... */
+};
+extern const struct iam_kind iam_kind_project, iam_kind_user, iam_kind_sa, iam_kind_binding,
+    iam_kind_cred;
+
 /* True when id is "<prefix>-" followed by 20 characters of [a-z0-9]. */
 bool iam_id_is(const char *id, const char *prefix);
 
@@ -64,6 +77,19 @@ UC_MUSTCHECK int iam_key(char key[IAM_KEY_LEN], const char *a, const char *b, co
  * UC_EINTERNAL (not a JSON object), UC_EIO, UC_EUNAVAIL, UC_ENOMEM. */
 UC_MUSTCHECK int iam_record_load(struct uc_store *st, const char *key, const char *what,
                                  json_t **rec, uint64_t *rev, char err[UC_ERR_LEN]);
+
+/* Check id is one of kind k and load its record, as iam_record_load with
+ * what = "<noun> <id>". Errors: UC_EINVAL (malformed id), UC_ENOENT
+ * ("<noun> <id> not found"), UC_EINTERNAL, UC_EIO, UC_EUNAVAIL, UC_ENOMEM. */
+UC_MUSTCHECK int iam_load(struct uc_store *st, const struct iam_kind *k, const char *id,
+                          json_t **rec, uint64_t *rev, char err[UC_ERR_LEN]);
+
+/* uc_auth_check_project (c and project borrowed), with its "another
+ * project" answer worded "<noun> <id> not found". Errors: UC_ENOENT,
+ * UC_EFORBIDDEN. */
+UC_MUSTCHECK int iam_check_project(const struct uc_auth_claims *c, const char *project,
+                                   enum uc_role need, const char *noun, const char *id,
+                                   char err[UC_ERR_LEN]);
 
 /* Parse an item's value as a record. Errors: UC_EINTERNAL, UC_ENOMEM. */
 UC_MUSTCHECK int iam_record_parse(const struct uc_store_item *it, json_t **rec,
@@ -97,6 +123,21 @@ UC_MUSTCHECK int iam_ops_del(struct iam_ops *o, const char *key, uint64_t expect
 UC_MUSTCHECK int iam_ops_check(struct iam_ops *o, const char *key, uint64_t expect_rev);
 void iam_ops_clear(struct iam_ops *o);
 
+/* Add a check that the parent record at `key` is still at `rev`, and a
+ * write of its generation gen/<parent_id>, so that a concurrent delete of
+ * the parent fails. Errors: UC_EINVAL (key too long), UC_ENOMEM, UC_E2BIG. */
+UC_MUSTCHECK int iam_ops_touch_parent(struct iam_ops *o, const char *key, uint64_t rev,
+                                      const char *parent_id, char err[UC_ERR_LEN]);
+
+/* Add the deletion of rec (of kind k, with a unique name within `scope`,
+ * see iam_create_named) at revision rev, of its name and of its generation,
+ * whose revision is read now: a child created after this call changes it
+ * and the transaction then fails. On failure o may hold some of the ops.
+ * Errors: UC_EINVAL, UC_ENOMEM, UC_E2BIG and the store's. */
+UC_MUSTCHECK int iam_ops_del_named(struct uc_store *st, const struct iam_kind *k, const char *scope,
+                                   const json_t *rec, uint64_t rev, struct iam_ops *o,
+                                   char err[UC_ERR_LEN]);
+
 /* Apply o in one transaction; *rev (may be NULL) gets its revision. When
  * it fails with UC_ECONFLICT and `unique_key` (may be NULL) now exists, the
  * answer is UC_EEXIST with `exists_msg`; other conflicts say the data
@@ -104,6 +145,25 @@ void iam_ops_clear(struct iam_ops *o);
 UC_MUSTCHECK int iam_ops_commit(struct uc_store *st, const struct iam_ops *o,
                                 const char *unique_key, const char *exists_msg, uint64_t *rev,
                                 char err[UC_ERR_LEN]);
+
+/* Create rec (borrowed; its "id" and "name" fields name it) as a record of
+ * kind k: put it at k->key + id, its name at k->name_key + [scope/]name
+ * (unique within `scope`, a project id; NULL: unique in IAM) and its
+ * generation gen/<id>, all only if absent, in one transaction with what o
+ * (may be NULL) already holds (parent checks, index copies). *out (new
+ * reference) is the stored record's view. o is cleared in every case.
+ * Errors: UC_EEXIST ("<noun> name '<name>' already exists", or "<noun>
+ * '<name>' already exists in project <scope>"), UC_ECONFLICT, UC_EINVAL,
+ * UC_E2BIG, UC_ENOMEM and the store's. */
+UC_MUSTCHECK int iam_create_named(struct uc_store *st, const struct iam_kind *k, const char *scope,
+                                  const json_t *rec, struct iam_ops *o, json_t **out,
+                                  char err[UC_ERR_LEN]);
+
+/* Write rec (borrowed) back to k->key + id if that is still at *rev; *rev
+ * gets the new revision. Errors: UC_ECONFLICT (changed meanwhile),
+ * UC_EINVAL, UC_ENOMEM and the store's. */
+UC_MUSTCHECK int iam_record_update(struct uc_store *st, const struct iam_kind *k, const char *id,
+                                   const json_t *rec, uint64_t *rev, char err[UC_ERR_LEN]);
 
 /* Every item under prefix (all pages); items and n as for uc_store_scan.
  * Errors: UC_E2BIG (more than `max`), and the store's. */
@@ -137,10 +197,19 @@ struct iam_page {
     const char *token; /* borrowed */
 };
 
+/* 0 when pg->token is absent or could have been handed out: an id of kind
+ * k (k NULL: 1-64 characters of [a-z0-9-]). Errors: UC_EINVAL
+ * (IAM_BAD_PAGE_TOKEN). */
+#define IAM_BAD_PAGE_TOKEN "page_token is not one this server handed out"
+UC_MUSTCHECK int iam_page_check(const struct iam_page *pg, const struct iam_kind *k,
+                                char err[UC_ERR_LEN]);
+
 /* One page of the keys under prefix as {"items":[...],"next_page_token":..}
- * (*out new reference). The token is the last key's suffix after prefix.
+ * (*out new reference). The token is the last key's suffix after prefix:
+ * an id of kind `token_kind` (NULL: any key suffix), see iam_page_check.
  * Errors: UC_EINVAL (malformed page_token), and the store's and map's. */
-UC_MUSTCHECK int iam_list(struct uc_store *st, const char *prefix, const struct iam_page *pg,
+UC_MUSTCHECK int iam_list(struct uc_store *st, const char *prefix,
+                          const struct iam_kind *token_kind, const struct iam_page *pg,
                           iam_list_map map, void *mctx, json_t **out, char err[UC_ERR_LEN]);
 
 /* *out = {"items": items} (items stolen, also on failure). Errors: UC_ENOMEM. */

@@ -3,8 +3,7 @@
  * change), name/sa/<project>/<name> makes names unique in a project. */
 #include <string.h>
 
-#include "bindings.h"
-#include "credentials.h"
+#include "principals.h"
 #include "projects.h"
 #include "service_accounts.h"
 #include "uc/crypto.h"
@@ -16,16 +15,6 @@ static const struct uc_json_field create_fields[] = {
     {"description", UC_JSON_STRING, false, 0, IAM_DESCRIPTION_MAX, NULL},
     {NULL},
 };
-
-/* Map uc_auth_check_project's "another project" to this project's 404. */
-static int check_project(const struct uc_auth_claims *c, const char *project, enum uc_role need,
-                         const char *what, char err[UC_ERR_LEN])
-{
-    int rc = uc_auth_check_project(c, project, need, err);
-    if (rc == UC_ENOENT)
-        return uc_err_set(err, UC_ENOENT, "%s not found", what);
-    return rc;
-}
 
 static int new_record(struct iam_server *s, const json_t *body, char id[UC_ID_LEN], json_t **rec)
 {
@@ -42,24 +31,18 @@ static int new_record(struct iam_server *s, const json_t *body, char id[UC_ID_LE
     return 0;
 }
 
-static int create_ops(const json_t *rec, uint64_t proj_rev, struct iam_ops *ops, char *name_key,
+/* Check the project at its revision, bump its generation, and add the
+ * by-project copy. */
+static int create_ops(const json_t *rec, uint64_t proj_rev, struct iam_ops *ops,
                       char err[UC_ERR_LEN])
 {
     char k[IAM_KEY_LEN];
     const char *id = uc_json_str(rec, "id", ""), *proj = uc_json_str(rec, "project_id", "");
-    int rc = iam_key(name_key, IAM_K_SA_NAME, proj, uc_json_str(rec, "name", ""), err);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_PROJECT, proj, NULL, err)) == 0)
-        rc = iam_ops_check(ops, k, proj_rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, proj, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ANY);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_SA, id, NULL, err)) == 0)
-        rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
+    int rc = iam_key(k, IAM_K_PROJECT, proj, NULL, err);
     if (rc == 0)
-        rc = iam_ops_put(ops, name_key, id, strlen(id), UC_STORE_ABSENT);
+        rc = iam_ops_touch_parent(ops, k, proj_rev, proj, err);
     if (rc == 0 && (rc = iam_key(k, IAM_K_SA_BY_PROJECT, proj, id, err)) == 0)
         rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, id, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ABSENT);
     return rc;
 }
 
@@ -67,13 +50,11 @@ static int check_create(struct iam_server *s, const struct uc_auth_claims *c, co
                         uint64_t *proj_rev, char err[UC_ERR_LEN])
 {
     const char *proj = uc_json_str(body, "project_id", "");
-    char what[96];
     int rc = uc_json_validate(body, create_fields, err);
     if (rc == 0)
         rc = iam_id_check(proj, "proj", err);
-    snprintf(what, sizeof(what), "project %s", rc == 0 ? proj : "");
     if (rc == 0)
-        rc = check_project(c, proj, UC_ROLE_ADMIN, what, err);
+        rc = iam_check_project(c, proj, UC_ROLE_ADMIN, "project", proj, err);
     if (rc == 0)
         rc = iam_projects_revision(s, proj, proj_rev, err);
     return rc;
@@ -82,22 +63,18 @@ static int check_create(struct iam_server *s, const struct uc_auth_claims *c, co
 int iam_service_accounts_create(struct iam_server *s, const struct uc_auth_claims *c,
                                 const json_t *body, json_t **out, char err[UC_ERR_LEN])
 {
-    char id[UC_ID_LEN], name_key[IAM_KEY_LEN], exists[160];
+    char id[UC_ID_LEN];
     struct iam_ops ops = {0};
     json_t *rec = NULL;
-    uint64_t rev = 0, proj_rev = 0;
+    uint64_t proj_rev = 0;
     int rc = check_create(s, c, body, &proj_rev, err);
     if (rc == 0)
         rc = new_record(s, body, id, &rec);
     if (rc == 0)
-        rc = create_ops(rec, proj_rev, &ops, name_key, err);
-    if (rc == 0) {
-        snprintf(exists, sizeof(exists), "service account '%s' already exists in project %s",
-                 uc_json_str(rec, "name", ""), uc_json_str(rec, "project_id", ""));
-        rc = iam_ops_commit(s->store, &ops, name_key, exists, &rev, err);
-    }
-    if (rc == 0 && !(*out = iam_record_view(rec, rev)))
-        rc = UC_ENOMEM;
+        rc = create_ops(rec, proj_rev, &ops, err);
+    if (rc == 0)
+        rc = iam_create_named(s->store, &iam_kind_sa, uc_json_str(rec, "project_id", ""), rec, &ops,
+                              out, err);
     iam_ops_clear(&ops);
     json_decref(rec);
     return rc;
@@ -106,25 +83,18 @@ int iam_service_accounts_create(struct iam_server *s, const struct uc_auth_claim
 int iam_service_accounts_load(struct iam_server *s, const char *id, json_t **rec, uint64_t *rev,
                               char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN], what[96];
-    int rc = iam_id_check(id, "sa", err);
-    if (rc == 0)
-        rc = iam_key(k, IAM_K_SA, id, NULL, err);
-    snprintf(what, sizeof(what), "service account %s", rc == 0 ? id : "");
-    return rc < 0 ? rc : iam_record_load(s->store, k, what, rec, rev, err);
+    return iam_load(s->store, &iam_kind_sa, id, rec, rev, err);
 }
 
 /* Load id and check the caller holds `need` in its project. */
 static int load_checked(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                         enum uc_role need, json_t **rec, uint64_t *rev, char err[UC_ERR_LEN])
 {
-    char what[96];
     json_t *r = NULL;
     int rc = iam_service_accounts_load(s, id, &r, rev, err);
-    if (rc < 0)
-        return rc;
-    snprintf(what, sizeof(what), "service account %s", id);
-    rc = check_project(c, uc_json_str(r, "project_id", ""), need, what, err);
+    if (rc == 0)
+        rc = iam_check_project(c, uc_json_str(r, "project_id", ""), need, "service account", id,
+                               err);
     if (rc < 0) {
         json_decref(r);
         return rc;
@@ -149,46 +119,31 @@ int iam_service_accounts_list(struct iam_server *s, const struct uc_auth_claims 
                               const char *project_id, const struct iam_page *pg, json_t **out,
                               char err[UC_ERR_LEN])
 {
-    char prefix[IAM_KEY_LEN], what[96];
+    char prefix[IAM_KEY_LEN];
     if (!project_id && c->system_admin)
-        return iam_list(s->store, IAM_K_SA, pg, iam_map_record, NULL, out, err);
+        return iam_list(s->store, IAM_K_SA, &iam_kind_sa, pg, iam_map_record, NULL, out, err);
     if (!project_id && !c->project[0])
         return uc_err_set(err, UC_EFORBIDDEN,
                           "this token has no project: pass project_id or use a project token");
     const char *proj = project_id ? project_id : c->project;
     int rc = iam_id_check(proj, "proj", err);
-    snprintf(what, sizeof(what), "project %s", rc == 0 ? proj : "");
     if (rc == 0)
-        rc = check_project(c, proj, UC_ROLE_READER, what, err);
+        rc = iam_check_project(c, proj, UC_ROLE_READER, "project", proj, err);
     if (rc == 0)
         rc = iam_key(prefix, IAM_K_SA_BY_PROJECT, proj, "", err);
     if (rc < 0)
         return rc;
-    return iam_list(s->store, prefix, pg, iam_map_record, NULL, out, err);
+    return iam_list(s->store, prefix, &iam_kind_sa, pg, iam_map_record, NULL, out, err);
 }
 
 static int delete_ops(struct iam_server *s, const json_t *rec, uint64_t rev, struct iam_ops *ops,
                       char err[UC_ERR_LEN])
 {
     char k[IAM_KEY_LEN];
-    uint64_t gen_rev = 0;
     const char *id = uc_json_str(rec, "id", ""), *proj = uc_json_str(rec, "project_id", "");
-    /* The generation is read before the cascades scan: see users.c. */
-    int rc = iam_key(k, IAM_K_GEN, id, NULL, err);
-    if (rc == 0)
-        rc = iam_revision(s->store, k, &gen_rev, err);
-    if (rc == 0)
-        rc = iam_ops_del(ops, k, gen_rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_SA, id, NULL, err)) == 0)
-        rc = iam_ops_del(ops, k, rev);
+    int rc = iam_principals_delete_ops(s, &iam_kind_sa, proj, rec, rev, ops, err);
     if (rc == 0 && (rc = iam_key(k, IAM_K_SA_BY_PROJECT, proj, id, err)) == 0)
         rc = iam_ops_del(ops, k, UC_STORE_ANY);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_SA_NAME, proj, uc_json_str(rec, "name", ""), err)) == 0)
-        rc = iam_ops_del(ops, k, UC_STORE_ANY);
-    if (rc == 0)
-        rc = iam_bindings_cascade(s, id, ops, err);
-    if (rc == 0)
-        rc = iam_credentials_cascade(s, id, ops, err);
     return rc;
 }
 

@@ -3,8 +3,7 @@
  * gen/<id> orders child creation against deletion. */
 #include <string.h>
 
-#include "bindings.h"
-#include "credentials.h"
+#include "principals.h"
 #include "users.h"
 #include "uc/alloc.h"
 #include "uc/crypto.h"
@@ -56,42 +55,18 @@ static int new_record(struct iam_server *s, const json_t *body, char id[UC_ID_LE
     return 0;
 }
 
-static int create_ops(const json_t *rec, const char *id, struct iam_ops *ops, char *name_key,
-                      char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN];
-    int rc = iam_key(name_key, IAM_K_USER_NAME, uc_json_str(rec, "name", ""), NULL, err);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_USER, id, NULL, err)) == 0)
-        rc = iam_ops_put_json(ops, k, rec, UC_STORE_ABSENT);
-    if (rc == 0)
-        rc = iam_ops_put(ops, name_key, id, strlen(id), UC_STORE_ABSENT);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_GEN, id, NULL, err)) == 0)
-        rc = iam_ops_put(ops, k, "", 0, UC_STORE_ABSENT);
-    return rc;
-}
-
 int iam_users_create(struct iam_server *s, const struct uc_auth_claims *c, const json_t *body,
                      json_t **out, char err[UC_ERR_LEN])
 {
-    char id[UC_ID_LEN], name_key[IAM_KEY_LEN], exists[128];
-    struct iam_ops ops = {0};
+    char id[UC_ID_LEN];
     json_t *rec = NULL;
-    uint64_t rev = 0;
     int rc = uc_auth_require(c, UC_ROLE_SYSTEM_ADMIN, err);
     if (rc == 0)
         rc = uc_json_validate(body, create_fields, err);
     if (rc == 0)
         rc = new_record(s, body, id, &rec, err);
     if (rc == 0)
-        rc = create_ops(rec, id, &ops, name_key, err);
-    if (rc == 0) {
-        snprintf(exists, sizeof(exists), "user name '%s' already exists",
-                 uc_json_str(rec, "name", ""));
-        rc = iam_ops_commit(s->store, &ops, name_key, exists, &rev, err);
-    }
-    if (rc == 0 && !(*out = iam_record_view(rec, rev)))
-        rc = UC_ENOMEM;
-    iam_ops_clear(&ops);
+        rc = iam_create_named(s->store, &iam_kind_user, NULL, rec, NULL, out, err);
     json_decref(rec);
     return rc;
 }
@@ -99,12 +74,7 @@ int iam_users_create(struct iam_server *s, const struct uc_auth_claims *c, const
 int iam_users_load(struct iam_server *s, const char *id, json_t **rec, uint64_t *rev,
                    char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN], what[96];
-    int rc = iam_id_check(id, "user", err);
-    if (rc == 0)
-        rc = iam_key(k, IAM_K_USER, id, NULL, err);
-    snprintf(what, sizeof(what), "user %s", rc == 0 ? id : "");
-    return rc < 0 ? rc : iam_record_load(s->store, k, what, rec, rev, err);
+    return iam_load(s->store, &iam_kind_user, id, rec, rev, err);
 }
 
 int iam_users_find(struct iam_server *s, const char *name, json_t **rec, char err[UC_ERR_LEN])
@@ -150,7 +120,7 @@ int iam_users_list(struct iam_server *s, const struct uc_auth_claims *c, const s
     int rc = uc_auth_require(c, UC_ROLE_SYSTEM_ADMIN, err);
     if (rc < 0)
         return rc;
-    return iam_list(s->store, IAM_K_USER, pg, iam_map_record, NULL, out, err);
+    return iam_list(s->store, IAM_K_USER, &iam_kind_user, pg, iam_map_record, NULL, out, err);
 }
 
 static int check_patch_rights(const struct uc_auth_claims *c, const char *id, const json_t *body,
@@ -183,8 +153,6 @@ static int apply_fields(struct iam_server *s, json_t *rec, const json_t *body, b
 static int apply_patch(struct iam_server *s, const char *id, json_t *rec, uint64_t *rev,
                        const json_t *body, char err[UC_ERR_LEN])
 {
-    char k[IAM_KEY_LEN];
-    struct iam_ops ops = {0};
     bool changed = false;
     int rc = iam_check_revision(body, *rev, err);
     if (rc == 0)
@@ -192,11 +160,8 @@ static int apply_patch(struct iam_server *s, const char *id, json_t *rec, uint64
     if (rc < 0 || !changed)
         return rc;
     rc = iam_stamp(rec, iam_now_ms(s), false);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_USER, id, NULL, err)) == 0)
-        rc = iam_ops_put_json(&ops, k, rec, *rev);
     if (rc == 0)
-        rc = iam_ops_commit(s->store, &ops, NULL, NULL, rev, err);
-    iam_ops_clear(&ops);
+        rc = iam_record_update(s->store, &iam_kind_user, id, rec, rev, err);
     return rc;
 }
 
@@ -220,29 +185,6 @@ int iam_users_patch(struct iam_server *s, const struct uc_auth_claims *c, const 
     return rc;
 }
 
-static int delete_ops(struct iam_server *s, const char *id, const json_t *rec, uint64_t rev,
-                      struct iam_ops *ops, char err[UC_ERR_LEN])
-{
-    char k[IAM_KEY_LEN];
-    uint64_t gen_rev = 0;
-    /* Read the generation first: a binding or credential created after this
-     * point changes it, and the transaction's check then fails. */
-    int rc = iam_key(k, IAM_K_GEN, id, NULL, err);
-    if (rc == 0)
-        rc = iam_revision(s->store, k, &gen_rev, err);
-    if (rc == 0)
-        rc = iam_ops_del(ops, k, gen_rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_USER, id, NULL, err)) == 0)
-        rc = iam_ops_del(ops, k, rev);
-    if (rc == 0 && (rc = iam_key(k, IAM_K_USER_NAME, uc_json_str(rec, "name", ""), NULL, err)) == 0)
-        rc = iam_ops_del(ops, k, UC_STORE_ANY);
-    if (rc == 0)
-        rc = iam_bindings_cascade(s, id, ops, err);
-    if (rc == 0)
-        rc = iam_credentials_cascade(s, id, ops, err);
-    return rc;
-}
-
 int iam_users_delete(struct iam_server *s, const struct uc_auth_claims *c, const char *id,
                      char err[UC_ERR_LEN])
 {
@@ -253,7 +195,7 @@ int iam_users_delete(struct iam_server *s, const struct uc_auth_claims *c, const
     if (rc == 0)
         rc = iam_users_load(s, id, &rec, &rev, err);
     if (rc == 0)
-        rc = delete_ops(s, id, rec, rev, &ops, err);
+        rc = iam_principals_delete_ops(s, &iam_kind_user, NULL, rec, rev, &ops, err);
     if (rc == 0)
         rc = iam_ops_commit(s->store, &ops, NULL, NULL, NULL, err);
     iam_ops_clear(&ops);

@@ -1,7 +1,8 @@
-/* fixture.h - a throw-away IAM server for unit tests: a temporary sqlite
+/* fixture.h - a throw-away IAM server for unit tests (a temporary sqlite
  * store, a manual clock, a fixed master key, a keyring holding one
- * generated key, a rate limiter and a fast password hasher. Header-only
- * (static inline) so each test binary links it alone. */
+ * generated key, a rate limiter and a fast password hasher), helpers that
+ * create resources in it, and the Check runner. Header-only (static
+ * inline) so each test binary links it alone. */
 #ifndef IAM_TEST_FIXTURE_H
 #define IAM_TEST_FIXTURE_H
 #include <check.h>
@@ -10,10 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../bindings.h"
+#include "../credentials.h"
 #include "../keyring.h"
+#include "../projects.h"
 #include "../ratelimit.h"
 #include "../server.h"
+#include "../service_accounts.h"
 #include "../tokens.h"
+#include "../users.h"
 #include "uc/alloc.h"
 #include "uc/auth.h"
 #include "uc/json.h"
@@ -115,6 +121,117 @@ static inline void fx_str(const json_t *obj, const char *name, char *buf, size_t
     const char *v = uc_json_str(obj, name, NULL);
     ck_assert_ptr_nonnull(v);
     snprintf(buf, len, "%s", v);
+}
+
+/* The create call of a resource module (iam_projects_create and its kin). */
+typedef int (*fx_create_fn)(struct iam_server *, const struct uc_auth_claims *, const json_t *,
+                            json_t **, char *);
+
+/* Call fn as c with the JSON body text: fn's answer; *out is NULL unless
+ * it succeeds, err gets its message. */
+static inline int fx_call(struct fx *f, fx_create_fn fn, const struct uc_auth_claims *c,
+                          const char *body, json_t **out, char err[UC_ERR_LEN])
+{
+    json_t *b = fx_json(body);
+    *out = NULL;
+    int rc = fn(&f->s, c, b, out, err);
+    json_decref(b);
+    return rc;
+}
+
+/* Create as a system admin and assert it works: id (may be NULL) gets
+ * the new id, *out (may be NULL: released) the answer. */
+static inline void fx_create(struct fx *f, fx_create_fn fn, const char *body, char id[UC_ID_LEN],
+                             json_t **out)
+{
+    char err[UC_ERR_LEN] = "";
+    struct uc_auth_claims admin = fx_admin();
+    json_t *o = NULL;
+    ck_assert_msg(fx_call(f, fn, &admin, body, &o, err) == 0, "%s: %s", body, err);
+    if (id)
+        fx_str(o, "id", id, UC_ID_LEN);
+    if (out)
+        *out = o;
+    else
+        json_decref(o);
+}
+
+/* Project `name`, into id. */
+static inline void fx_project(struct fx *f, const char *name, char id[UC_ID_LEN])
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
+    fx_create(f, iam_projects_create, body, id, NULL);
+}
+
+/* User `name` with password "correct horse", into id. */
+static inline void fx_user(struct fx *f, const char *name, char id[UC_ID_LEN])
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"password\":\"correct horse\"}", name);
+    fx_create(f, iam_users_create, body, id, NULL);
+}
+
+/* Service account `name` in project, into id. */
+static inline void fx_service_account(struct fx *f, const char *name, const char *project,
+                                      char id[UC_ID_LEN])
+{
+    char body[160];
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"project_id\":\"%s\"}", name, project);
+    fx_create(f, iam_service_accounts_create, body, id, NULL);
+}
+
+/* The body of a binding of principal to role in project (NULL: global). */
+static inline void fx_binding_body(char body[256], const char *principal, const char *project,
+                                   const char *role)
+{
+    if (project)
+        snprintf(body, 256, "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"%s\"}",
+                 principal, project, role);
+    else
+        snprintf(body, 256, "{\"principal_id\":\"%s\",\"role\":\"%s\"}", principal, role);
+}
+
+/* Bind principal to role in project (NULL: global); id may be NULL. */
+static inline void fx_bind(struct fx *f, const char *principal, const char *project,
+                           const char *role, char id[UC_ID_LEN])
+{
+    char body[256];
+    fx_binding_body(body, principal, project, role);
+    fx_create(f, iam_bindings_create, body, id, NULL);
+}
+
+/* An access key of principal: its id, and its secret (may be NULL). */
+static inline void fx_access_key(struct fx *f, const char *principal, char id[UC_ID_LEN],
+                                 char secret[64])
+{
+    char body[128];
+    json_t *out = NULL;
+    snprintf(body, sizeof(body), "{\"principal_id\":\"%s\"}", principal);
+    fx_create(f, iam_credentials_create, body, id, &out);
+    if (secret)
+        fx_str(out, "secret", secret, 64);
+    json_decref(out);
+}
+
+/* Add a TCase `name` to s, with setup and teardown around each test. */
+static inline TCase *fx_tcase(Suite *s, const char *name, void (*setup)(void),
+                              void (*teardown)(void))
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+/* Run s; main's exit status. */
+static inline int fx_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
 }
 
 #endif /* IAM_TEST_FIXTURE_H */

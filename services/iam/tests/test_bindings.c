@@ -4,9 +4,6 @@
 #include <string.h>
 
 #include "../bindings.h"
-#include "../projects.h"
-#include "../service_accounts.h"
-#include "../users.h"
 #include "fixture.h"
 
 static struct fx F;
@@ -14,24 +11,13 @@ static char err[UC_ERR_LEN];
 static struct uc_auth_claims admin;
 static char web[UC_ID_LEN], db[UC_ID_LEN], alice[UC_ID_LEN];
 
-static void make(int (*fn)(struct iam_server *, const struct uc_auth_claims *, const json_t *,
-                           json_t **, char *),
-                 const char *body, char id[UC_ID_LEN])
-{
-    json_t *b = fx_json(body), *out = NULL;
-    ck_assert_msg(fn(&F.s, &admin, b, &out, err) == 0, "%s", err);
-    fx_str(out, "id", id, UC_ID_LEN);
-    json_decref(out);
-    json_decref(b);
-}
-
 static void setup(void)
 {
     fx_setup(&F);
     admin = fx_admin();
-    make(iam_projects_create, "{\"name\":\"web\"}", web);
-    make(iam_projects_create, "{\"name\":\"db\"}", db);
-    make(iam_users_create, "{\"name\":\"alice\",\"password\":\"correct horse\"}", alice);
+    fx_project(&F, "web", web);
+    fx_project(&F, "db", db);
+    fx_user(&F, "alice", alice);
 }
 
 static void teardown(void) { fx_teardown(&F); }
@@ -41,18 +27,11 @@ static int bind_as(const struct uc_auth_claims *c, const char *principal, const 
 {
     char body[256];
     json_t *out = NULL;
-    if (project)
-        snprintf(body, sizeof(body),
-                 "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"%s\"}", principal,
-                 project, role);
-    else
-        snprintf(body, sizeof(body), "{\"principal_id\":\"%s\",\"role\":\"%s\"}", principal, role);
-    json_t *b = fx_json(body);
-    int rc = iam_bindings_create(&F.s, c, b, &out, err);
+    fx_binding_body(body, principal, project, role);
+    int rc = fx_call(&F, iam_bindings_create, c, body, &out, err);
     if (rc == 0 && id)
         fx_str(out, "id", id, UC_ID_LEN);
     json_decref(out);
-    json_decref(b);
     return rc;
 }
 
@@ -91,15 +70,22 @@ START_TEST(project_admins_grant_in_their_project_only)
 }
 END_TEST
 
-static size_t count(const struct uc_auth_claims *c, const char *project, const char *principal,
-                    int want_rc)
+/* How many bindings the list after page token (may be NULL) shows. */
+static size_t count_after(const struct uc_auth_claims *c, const char *project,
+                          const char *principal, const char *token, int want_rc)
 {
-    struct iam_page pg = {.limit = 100};
+    struct iam_page pg = {.limit = 100, .token = token};
     json_t *out = NULL;
     ck_assert_int_eq(iam_bindings_list(&F.s, c, project, principal, &pg, &out, err), want_rc);
     size_t n = out ? json_array_size(json_object_get(out, "items")) : 0;
     json_decref(out);
     return n;
+}
+
+static size_t count(const struct uc_auth_claims *c, const char *project, const char *principal,
+                    int want_rc)
+{
+    return count_after(c, project, principal, NULL, want_rc);
 }
 
 START_TEST(list_filters_by_project_and_principal)
@@ -116,6 +102,22 @@ START_TEST(list_filters_by_project_and_principal)
     ck_assert_uint_eq(count(&reader, db, NULL, UC_ENOENT), 0);
     ck_assert_uint_eq(count(&reader, NULL, alice, 0), 1); /* only the web binding */
     ck_assert_uint_eq(count(&admin, "web", NULL, UC_EINVAL), 0);
+}
+END_TEST
+
+START_TEST(list_page_tokens_are_binding_ids_or_a_principal_s_projects)
+{
+    ck_assert_int_eq(bind_as(&admin, alice, web, "member", NULL), 0);
+    ck_assert_int_eq(bind_as(&admin, alice, NULL, "system-admin", NULL), 0);
+    ck_assert_uint_eq(count_after(&admin, NULL, NULL, "garbage", UC_EINVAL), 0);
+    ck_assert_str_eq(err, "page_token is not one this server handed out");
+    ck_assert_uint_eq(count_after(&admin, web, NULL, web, UC_EINVAL), 0);
+    ck_assert_uint_eq(count_after(&admin, web, NULL, "rb-zzzzzzzzzzzzzzzzzzzz", 0), 0);
+    /* A principal's bindings are keyed by project id or "system". */
+    ck_assert_uint_eq(count_after(&admin, NULL, alice, "proj-00000000000000000000", 0), 2);
+    ck_assert_uint_eq(count_after(&admin, NULL, alice, "system", 0), 0);
+    ck_assert_uint_eq(count_after(&admin, NULL, alice, "rb-zzzzzzzzzzzzzzzzzzzz", UC_EINVAL), 0);
+    ck_assert_uint_eq(count_after(&admin, web, alice, "garbage", UC_EINVAL), 0);
 }
 END_TEST
 
@@ -163,24 +165,15 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("bindings");
-    TCase *c = tcase_create("create");
-    tcase_add_checked_fixture(c, setup, teardown);
+    TCase *c = fx_tcase(s, "create", setup, teardown);
     tcase_add_test(c, one_binding_per_principal_and_project);
     tcase_add_test(c, bad_roles_principals_and_projects_are_refused);
     tcase_add_test(c, project_admins_grant_in_their_project_only);
-    suite_add_tcase(s, c);
-    TCase *l = tcase_create("list_grants");
-    tcase_add_checked_fixture(l, setup, teardown);
+    TCase *l = fx_tcase(s, "list_grants", setup, teardown);
     tcase_add_test(l, list_filters_by_project_and_principal);
+    tcase_add_test(l, list_page_tokens_are_binding_ids_or_a_principal_s_projects);
     tcase_add_test(l, grants_summarise_the_bindings);
-    suite_add_tcase(s, l);
-    TCase *d = tcase_create("delete");
-    tcase_add_checked_fixture(d, setup, teardown);
+    TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_needs_the_project_admin_and_frees_the_slot);
-    suite_add_tcase(s, d);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

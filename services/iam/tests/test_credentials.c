@@ -4,10 +4,7 @@
 #include <string.h>
 
 #include "../credentials.h"
-#include "../projects.h"
 #include "../records.h"
-#include "../service_accounts.h"
-#include "../users.h"
 #include "fixture.h"
 
 static struct fx F;
@@ -15,26 +12,13 @@ static char err[UC_ERR_LEN];
 static struct uc_auth_claims admin;
 static char web[UC_ID_LEN], alice[UC_ID_LEN], sa[UC_ID_LEN];
 
-static void make(int (*fn)(struct iam_server *, const struct uc_auth_claims *, const json_t *,
-                           json_t **, char *),
-                 const char *body, char id[UC_ID_LEN])
-{
-    json_t *b = fx_json(body), *out = NULL;
-    ck_assert_msg(fn(&F.s, &admin, b, &out, err) == 0, "%s", err);
-    fx_str(out, "id", id, UC_ID_LEN);
-    json_decref(out);
-    json_decref(b);
-}
-
 static void setup(void)
 {
-    char body[128];
     fx_setup(&F);
     admin = fx_admin();
-    make(iam_projects_create, "{\"name\":\"web\"}", web);
-    make(iam_users_create, "{\"name\":\"alice\",\"password\":\"correct horse\"}", alice);
-    snprintf(body, sizeof(body), "{\"name\":\"ci\",\"project_id\":\"%s\"}", web);
-    make(iam_service_accounts_create, body, sa);
+    fx_project(&F, "web", web);
+    fx_user(&F, "alice", alice);
+    fx_service_account(&F, "ci", web, sa);
 }
 
 static void teardown(void) { fx_teardown(&F); }
@@ -43,11 +27,7 @@ static int create_as(const struct uc_auth_claims *c, const char *principal, json
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"principal_id\":\"%s\",\"description\":\"k\"}", principal);
-    json_t *b = fx_json(body);
-    *out = NULL;
-    int rc = iam_credentials_create(&F.s, c, b, out, err);
-    json_decref(b);
-    return rc;
+    return fx_call(&F, iam_credentials_create, c, body, out, err);
 }
 
 START_TEST(secret_is_shown_once_and_stored_sealed)
@@ -74,14 +54,20 @@ START_TEST(secret_is_shown_once_and_stored_sealed)
 }
 END_TEST
 
-START_TEST(check_accepts_the_secret_until_revoked)
+/* A key of the service account, made as admin: its id and secret. */
+static void new_key(char id[UC_ID_LEN], char secret[64])
 {
     json_t *out = NULL;
-    char id[UC_ID_LEN], secret[64], principal[IAM_PRINCIPAL_LEN];
     ck_assert_int_eq(create_as(&admin, sa, &out), 0);
-    fx_str(out, "id", id, sizeof(id));
-    fx_str(out, "secret", secret, sizeof(secret));
+    fx_str(out, "id", id, UC_ID_LEN);
+    fx_str(out, "secret", secret, 64);
     json_decref(out);
+}
+
+START_TEST(check_accepts_the_secret_until_revoked)
+{
+    char id[UC_ID_LEN], secret[64], principal[IAM_PRINCIPAL_LEN];
+    new_key(id, secret);
     ck_assert_int_eq(iam_credentials_check(&F.s, id, secret, principal, err), 0);
     ck_assert_str_eq(principal, sa);
     ck_assert_int_eq(iam_credentials_check(&F.s, id, "wrong", principal, err), UC_EUNAUTH);
@@ -95,12 +81,8 @@ END_TEST
 
 START_TEST(another_master_key_cannot_open_the_secret)
 {
-    json_t *out = NULL;
     char id[UC_ID_LEN], secret[64], principal[IAM_PRINCIPAL_LEN];
-    ck_assert_int_eq(create_as(&admin, sa, &out), 0);
-    fx_str(out, "id", id, sizeof(id));
-    fx_str(out, "secret", secret, sizeof(secret));
-    json_decref(out);
+    new_key(id, secret);
     F.s.master_key[0] ^= 0xff;
     ck_assert_int_eq(iam_credentials_check(&F.s, id, secret, principal, err), UC_EUNAUTH);
     F.s.master_key[0] ^= 0xff;
@@ -125,14 +107,21 @@ START_TEST(users_manage_their_own_and_admins_their_service_accounts)
 }
 END_TEST
 
-static size_t list_count(const struct uc_auth_claims *c, const char *principal, int want)
+/* How many keys the list after page token (may be NULL) shows. */
+static size_t list_count_after(const struct uc_auth_claims *c, const char *principal,
+                               const char *token, int want)
 {
-    struct iam_page pg = {.limit = 100};
+    struct iam_page pg = {.limit = 100, .token = token};
     json_t *out = NULL;
     ck_assert_int_eq(iam_credentials_list(&F.s, c, principal, &pg, &out, err), want);
     size_t n = out ? json_array_size(json_object_get(out, "items")) : 0;
     json_decref(out);
     return n;
+}
+
+static size_t list_count(const struct uc_auth_claims *c, const char *principal, int want)
+{
+    return list_count_after(c, principal, NULL, want);
 }
 
 START_TEST(lists_follow_the_same_rules)
@@ -147,26 +136,21 @@ START_TEST(lists_follow_the_same_rules)
     ck_assert_uint_eq(list_count(&admin, sa, 0), 1);
     ck_assert_uint_eq(list_count(&self, NULL, 0), 1);
     ck_assert_uint_eq(list_count(&self, sa, UC_ENOENT), 0);
+    ck_assert_uint_eq(list_count_after(&admin, NULL, "ak-zzzzzzzzzzzzzzzzzzzz", 0), 0);
+    ck_assert_uint_eq(list_count_after(&admin, NULL, sa, UC_EINVAL), 0); /* not an ak id */
+    ck_assert_uint_eq(list_count_after(&self, NULL, "garbage", UC_EINVAL), 0);
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("credentials");
-    TCase *c = tcase_create("create_check");
-    tcase_add_checked_fixture(c, setup, teardown);
+    TCase *c = fx_tcase(s, "create_check", setup, teardown);
     tcase_add_test(c, secret_is_shown_once_and_stored_sealed);
     tcase_add_test(c, check_accepts_the_secret_until_revoked);
     tcase_add_test(c, another_master_key_cannot_open_the_secret);
-    suite_add_tcase(s, c);
-    TCase *a = tcase_create("access");
-    tcase_add_checked_fixture(a, setup, teardown);
+    TCase *a = fx_tcase(s, "access", setup, teardown);
     tcase_add_test(a, users_manage_their_own_and_admins_their_service_accounts);
     tcase_add_test(a, lists_follow_the_same_rules);
-    suite_add_tcase(s, a);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

@@ -199,6 +199,14 @@ START_TEST(list_shows_kid_status_and_times_only)
     }
     json_decref(out);
     json_decref(view);
+    /* Page tokens are kids. */
+    pg.token = "k-ffffffffffffffff";
+    ck_assert_int_eq(iam_keyring_list(F.s.keyring, &pg, &out, err), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+    pg.token = "garbage";
+    ck_assert_int_eq(iam_keyring_list(F.s.keyring, &pg, &out, err), UC_EINVAL);
+    ck_assert_str_eq(err, "page_token is not one this server handed out");
 }
 END_TEST
 
@@ -278,34 +286,22 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("keyring");
-    TCase *imp = tcase_create("import");
-    tcase_add_checked_fixture(imp, setup, teardown);
+    TCase *imp = fx_tcase(s, "import", setup, teardown);
     tcase_add_test(imp, kid_is_k_and_16_hex_of_the_public_key_hash);
     tcase_add_test(imp, imported_key_is_active_and_in_the_jwks);
     tcase_add_test(imp, importing_the_same_key_again_changes_nothing);
     tcase_add_test(imp, a_new_file_key_rotates_the_old_one_to_verifying);
     tcase_add_test(imp, import_refuses_a_public_key);
-    suite_add_tcase(s, imp);
-    TCase *rot = tcase_create("rotate_retire_list");
-    tcase_add_checked_fixture(rot, setup, teardown);
+    TCase *rot = fx_tcase(s, "rotate_retire_list", setup, teardown);
     tcase_add_test(rot, rotation_keeps_old_tokens_verifying);
     tcase_add_test(rot, retired_key_leaves_jwks_and_stops_verifying);
     tcase_add_test(rot, retire_refuses_active_unknown_and_malformed_kids);
     tcase_add_test(rot, list_shows_kid_status_and_times_only);
-    suite_add_tcase(s, rot);
-    TCase *sv = tcase_create("sign_verify");
-    tcase_add_checked_fixture(sv, setup, teardown);
+    TCase *sv = fx_tcase(s, "sign_verify", setup, teardown);
     tcase_add_test(sv, tampered_and_foreign_tokens_fail);
     tcase_add_test(sv, empty_keyring_cannot_sign);
-    suite_add_tcase(s, sv);
-    TCase *seal = tcase_create("sealing");
-    tcase_add_checked_fixture(seal, setup, teardown);
+    TCase *seal = fx_tcase(s, "sealing", setup, teardown);
     tcase_add_test(seal, stored_private_key_is_sealed);
     tcase_add_test(seal, sealed_keys_do_not_open_without_the_master_key);
-    suite_add_tcase(s, seal);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

@@ -3,10 +3,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "../bindings.h"
 #include "../projects.h"
-#include "../service_accounts.h"
-#include "../users.h"
 #include "fixture.h"
 
 static struct fx F;
@@ -23,21 +20,7 @@ static void teardown(void) { fx_teardown(&F); }
 
 static int create(const char *body, json_t **out)
 {
-    json_t *b = fx_json(body);
-    *out = NULL;
-    int rc = iam_projects_create(&F.s, &admin, b, out, err);
-    json_decref(b);
-    return rc;
-}
-
-static void create_ok(const char *name, char id[UC_ID_LEN])
-{
-    char body[128];
-    json_t *out = NULL;
-    snprintf(body, sizeof(body), "{\"name\":\"%s\"}", name);
-    ck_assert_msg(create(body, &out) == 0, "%s", err);
-    fx_str(out, "id", id, UC_ID_LEN);
-    json_decref(out);
+    return fx_call(&F, iam_projects_create, &admin, body, out, err);
 }
 
 START_TEST(create_answers_the_record_with_id_times_and_revision)
@@ -58,7 +41,7 @@ START_TEST(duplicate_name_is_already_exists)
 {
     json_t *out = NULL;
     char id[UC_ID_LEN];
-    create_ok("web", id);
+    fx_project(&F, "web", id);
     ck_assert_int_eq(create("{\"name\":\"web\"}", &out), UC_EEXIST);
     ck_assert_str_eq(err, "project name 'web' already exists");
 }
@@ -81,8 +64,8 @@ START_TEST(get_hides_other_projects_and_checks_ids)
 {
     char a[UC_ID_LEN], b[UC_ID_LEN];
     json_t *out = NULL;
-    create_ok("a", a);
-    create_ok("b", b);
+    fx_project(&F, "a", a);
+    fx_project(&F, "b", b);
     struct uc_auth_claims in_a = fx_caller("user-aaaaaaaaaaaaaaaaaaaa", a, UC_ROLE_READER);
     ck_assert_int_eq(iam_projects_get(&F.s, &in_a, a, &out, err), 0);
     ck_assert_str_eq(uc_json_str(out, "name", ""), "a");
@@ -104,7 +87,7 @@ START_TEST(list_pages_for_admins_and_shows_only_the_own_project_to_others)
     json_t *out = NULL;
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof(name), "p%d", i);
-        create_ok(name, ids[i]);
+        fx_project(&F, name, ids[i]);
     }
     size_t seen = 0;
     char token[UC_ID_LEN] = "";
@@ -129,6 +112,34 @@ START_TEST(list_pages_for_admins_and_shows_only_the_own_project_to_others)
 }
 END_TEST
 
+START_TEST(list_refuses_page_tokens_that_are_not_project_ids)
+{
+    char id[UC_ID_LEN];
+    struct iam_page pg = {.limit = 10, .token = "garbage"};
+    json_t *out = NULL;
+    fx_project(&F, "web", id);
+    ck_assert_int_eq(iam_projects_list(&F.s, &admin, &pg, &out, err), UC_EINVAL);
+    ck_assert_str_eq(err, "page_token is not one this server handed out");
+    ck_assert_ptr_null(out);
+    pg.token = "user-aaaaaaaaaaaaaaaaaaaa"; /* an id, of another collection */
+    ck_assert_int_eq(iam_projects_list(&F.s, &admin, &pg, &out, err), UC_EINVAL);
+    pg.token = "";
+    ck_assert_int_eq(iam_projects_list(&F.s, &admin, &pg, &out, err), UC_EINVAL);
+    struct uc_auth_claims reader = fx_caller("user-aaaaaaaaaaaaaaaaaaaa", id, UC_ROLE_READER);
+    pg.token = "garbage";
+    ck_assert_int_eq(iam_projects_list(&F.s, &reader, &pg, &out, err), UC_EINVAL);
+    /* A well-formed project id is a token even when no such project is left. */
+    pg.token = "proj-zzzzzzzzzzzzzzzzzzzz";
+    ck_assert_int_eq(iam_projects_list(&F.s, &admin, &pg, &out, err), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
+    pg.token = id;
+    ck_assert_int_eq(iam_projects_list(&F.s, &reader, &pg, &out, err), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "items")), 1);
+    json_decref(out);
+}
+END_TEST
+
 static int patch(const struct uc_auth_claims *c, const char *id, const char *body, json_t **out)
 {
     json_t *b = fx_json(body);
@@ -142,7 +153,7 @@ START_TEST(patch_with_a_stale_revision_is_a_conflict)
 {
     char id[UC_ID_LEN], body[96];
     json_t *out = NULL;
-    create_ok("web", id);
+    fx_project(&F, "web", id);
     ck_assert_int_eq(iam_projects_get(&F.s, &admin, id, &out, err), 0);
     int64_t rev = uc_json_int(out, "revision", 0);
     json_decref(out);
@@ -163,7 +174,7 @@ START_TEST(patch_needs_project_admin)
 {
     char id[UC_ID_LEN];
     json_t *out = NULL;
-    create_ok("web", id);
+    fx_project(&F, "web", id);
     struct uc_auth_claims member = fx_caller("user-aaaaaaaaaaaaaaaaaaaa", id, UC_ROLE_MEMBER);
     struct uc_auth_claims padmin = fx_caller("user-aaaaaaaaaaaaaaaaaaaa", id, UC_ROLE_ADMIN);
     ck_assert_int_eq(patch(&member, id, "{\"description\":\"x\"}", &out), UC_EFORBIDDEN);
@@ -174,22 +185,11 @@ END_TEST
 
 START_TEST(delete_waits_for_bindings_and_service_accounts)
 {
-    char id[UC_ID_LEN], body[160], sa[UC_ID_LEN], rb[UC_ID_LEN];
-    json_t *out = NULL, *b;
-    create_ok("web", id);
-    snprintf(body, sizeof(body), "{\"name\":\"ci\",\"project_id\":\"%s\"}", id);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_service_accounts_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", sa, sizeof(sa));
-    json_decref(out);
-    json_decref(b);
-    snprintf(body, sizeof(body),
-             "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"reader\"}", sa, id);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_bindings_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", rb, sizeof(rb));
-    json_decref(out);
-    json_decref(b);
+    char id[UC_ID_LEN], sa[UC_ID_LEN], rb[UC_ID_LEN];
+    json_t *out = NULL;
+    fx_project(&F, "web", id);
+    fx_service_account(&F, "ci", id, sa);
+    fx_bind(&F, sa, id, "reader", rb);
     ck_assert_int_eq(iam_projects_delete(&F.s, &admin, id, err), UC_EBUSY);
     ck_assert_int_eq(iam_bindings_delete(&F.s, &admin, rb, err), 0);
     ck_assert_int_eq(iam_projects_delete(&F.s, &admin, id, err), UC_EBUSY);
@@ -198,36 +198,25 @@ START_TEST(delete_waits_for_bindings_and_service_accounts)
     ck_assert_int_eq(iam_projects_get(&F.s, &admin, id, &out, err), UC_ENOENT);
     ck_assert_int_eq(iam_projects_delete(&F.s, &admin, id, err), UC_ENOENT);
     /* The name is free again. */
-    create_ok("web", id);
+    fx_project(&F, "web", id);
 }
 END_TEST
 
 int main(void)
 {
     Suite *s = suite_create("projects");
-    TCase *c = tcase_create("create");
-    tcase_add_checked_fixture(c, setup, teardown);
+    TCase *c = fx_tcase(s, "create", setup, teardown);
     tcase_add_test(c, create_answers_the_record_with_id_times_and_revision);
     tcase_add_test(c, duplicate_name_is_already_exists);
     tcase_add_test(c, bad_bodies_and_callers_are_refused);
-    suite_add_tcase(s, c);
-    TCase *g = tcase_create("get_list");
-    tcase_add_checked_fixture(g, setup, teardown);
+    TCase *g = fx_tcase(s, "get_list", setup, teardown);
     tcase_add_test(g, get_hides_other_projects_and_checks_ids);
     tcase_add_test(g, list_pages_for_admins_and_shows_only_the_own_project_to_others);
-    suite_add_tcase(s, g);
-    TCase *p = tcase_create("patch");
-    tcase_add_checked_fixture(p, setup, teardown);
+    tcase_add_test(g, list_refuses_page_tokens_that_are_not_project_ids);
+    TCase *p = fx_tcase(s, "patch", setup, teardown);
     tcase_add_test(p, patch_with_a_stale_revision_is_a_conflict);
     tcase_add_test(p, patch_needs_project_admin);
-    suite_add_tcase(s, p);
-    TCase *d = tcase_create("delete");
-    tcase_add_checked_fixture(d, setup, teardown);
+    TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_waits_for_bindings_and_service_accounts);
-    suite_add_tcase(s, d);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

@@ -3,7 +3,6 @@
 #include <check.h>
 #include <string.h>
 
-#include "../bindings.h"
 #include "../credentials.h"
 #include "../projects.h"
 #include "../service_accounts.h"
@@ -20,30 +19,19 @@ static int create_as(const struct uc_auth_claims *c, const char *name, const cha
     char body[160];
     json_t *out = NULL;
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"project_id\":\"%s\"}", name, project);
-    json_t *b = fx_json(body);
-    int rc = iam_service_accounts_create(&F.s, c, b, &out, err);
+    int rc = fx_call(&F, iam_service_accounts_create, c, body, &out, err);
     if (rc == 0 && id)
         fx_str(out, "id", id, UC_ID_LEN);
     json_decref(out);
-    json_decref(b);
     return rc;
-}
-
-static void project(const char *body, char id[UC_ID_LEN])
-{
-    json_t *b = fx_json(body), *out = NULL;
-    ck_assert_int_eq(iam_projects_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", id, UC_ID_LEN);
-    json_decref(out);
-    json_decref(b);
 }
 
 static void setup(void)
 {
     fx_setup(&F);
     admin = fx_admin();
-    project("{\"name\":\"web\"}", web);
-    project("{\"name\":\"db\"}", db);
+    fx_project(&F, "web", web);
+    fx_project(&F, "db", db);
 }
 
 static void teardown(void) { fx_teardown(&F); }
@@ -70,14 +58,21 @@ START_TEST(creating_needs_the_project_admin)
 }
 END_TEST
 
-static size_t list_count(const struct uc_auth_claims *c, const char *project, int want)
+/* How many service accounts the list after page token (may be NULL) shows. */
+static size_t list_count_after(const struct uc_auth_claims *c, const char *project,
+                               const char *token, int want)
 {
-    struct iam_page pg = {.limit = 100};
+    struct iam_page pg = {.limit = 100, .token = token};
     json_t *out = NULL;
     ck_assert_int_eq(iam_service_accounts_list(&F.s, c, project, &pg, &out, err), want);
     size_t n = out ? json_array_size(json_object_get(out, "items")) : 0;
     json_decref(out);
     return n;
+}
+
+static size_t list_count(const struct uc_auth_claims *c, const char *project, int want)
+{
+    return list_count_after(c, project, NULL, want);
 }
 
 START_TEST(readers_see_only_their_project)
@@ -93,6 +88,8 @@ START_TEST(readers_see_only_their_project)
     ck_assert_uint_eq(list_count(&reader, NULL, 0), 1);
     ck_assert_uint_eq(list_count(&reader, db, UC_ENOENT), 0);
     ck_assert_uint_eq(list_count(&none, NULL, UC_EFORBIDDEN), 0);
+    ck_assert_uint_eq(list_count_after(&admin, NULL, "sa-zzzzzzzzzzzzzzzzzzzz", 0), 0);
+    ck_assert_uint_eq(list_count_after(&admin, db, web, UC_EINVAL), 0); /* not an sa id */
     ck_assert_int_eq(iam_service_accounts_get(&F.s, &reader, a, &out, err), 0);
     ck_assert_str_eq(uc_json_str(out, "project_id", ""), web);
     json_decref(out);
@@ -102,21 +99,11 @@ END_TEST
 
 START_TEST(delete_removes_bindings_and_revokes_keys)
 {
-    char id[UC_ID_LEN], body[192], ak[UC_ID_LEN];
-    json_t *b, *out = NULL;
+    char id[UC_ID_LEN], ak[UC_ID_LEN];
+    json_t *out = NULL;
     ck_assert_int_eq(create_as(&admin, "ci", web, id), 0);
-    snprintf(body, sizeof(body),
-             "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"member\"}", id, web);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_bindings_create(&F.s, &admin, b, &out, err), 0);
-    json_decref(out);
-    json_decref(b);
-    snprintf(body, sizeof(body), "{\"principal_id\":\"%s\"}", id);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_credentials_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", ak, sizeof(ak));
-    json_decref(out);
-    json_decref(b);
+    fx_bind(&F, id, web, "member", NULL);
+    fx_access_key(&F, id, ak, NULL);
     struct uc_auth_claims member = fx_caller("user-aaaaaaaaaaaaaaaaaaaa", web, UC_ROLE_MEMBER);
     ck_assert_int_eq(iam_service_accounts_delete(&F.s, &member, id, err), UC_EFORBIDDEN);
     ck_assert_int_eq(iam_service_accounts_delete(&F.s, &admin, id, err), 0);
@@ -131,22 +118,12 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("service_accounts");
-    TCase *c = tcase_create("create");
-    tcase_add_checked_fixture(c, setup, teardown);
+    TCase *c = fx_tcase(s, "create", setup, teardown);
     tcase_add_test(c, names_are_unique_within_a_project);
     tcase_add_test(c, creating_needs_the_project_admin);
-    suite_add_tcase(s, c);
-    TCase *g = tcase_create("get_list");
-    tcase_add_checked_fixture(g, setup, teardown);
+    TCase *g = fx_tcase(s, "get_list", setup, teardown);
     tcase_add_test(g, readers_see_only_their_project);
-    suite_add_tcase(s, g);
-    TCase *d = tcase_create("delete");
-    tcase_add_checked_fixture(d, setup, teardown);
+    TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_removes_bindings_and_revokes_keys);
-    suite_add_tcase(s, d);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

@@ -4,10 +4,7 @@
 #include <check.h>
 #include <string.h>
 
-#include "../bindings.h"
 #include "../credentials.h"
-#include "../projects.h"
-#include "../service_accounts.h"
 #include "../users.h"
 #include "fixture.h"
 
@@ -15,50 +12,15 @@ static struct fx F;
 static char err[UC_ERR_LEN];
 static char proj[UC_ID_LEN], alice[UC_ID_LEN], sa[UC_ID_LEN], ak[UC_ID_LEN], secret[64];
 
-static void create(int (*fn)(struct iam_server *, const struct uc_auth_claims *, const json_t *,
-                             json_t **, char *),
-                   const char *body, char *id, size_t idlen, json_t **out)
-{
-    struct uc_auth_claims admin = fx_admin();
-    json_t *b = fx_json(body), *o = NULL;
-    ck_assert_msg(fn(&F.s, &admin, b, &o, err) == 0, "%s: %s", body, err);
-    if (id)
-        fx_str(o, "id", id, idlen);
-    if (out)
-        *out = o;
-    else
-        json_decref(o);
-    json_decref(b);
-}
-
-static void bind(const char *principal, const char *project, const char *role)
-{
-    char body[256];
-    if (project)
-        snprintf(body, sizeof(body),
-                 "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"%s\"}", principal,
-                 project, role);
-    else
-        snprintf(body, sizeof(body), "{\"principal_id\":\"%s\",\"role\":\"%s\"}", principal, role);
-    create(iam_bindings_create, body, NULL, 0, NULL);
-}
-
 static void setup(void)
 {
-    char body[256];
-    json_t *cred = NULL;
     fx_setup(&F);
-    create(iam_projects_create, "{\"name\":\"web\"}", proj, sizeof(proj), NULL);
-    create(iam_users_create, "{\"name\":\"alice\",\"password\":\"correct horse\"}", alice,
-           sizeof(alice), NULL);
-    bind(alice, proj, "member");
-    snprintf(body, sizeof(body), "{\"name\":\"ci\",\"project_id\":\"%s\"}", proj);
-    create(iam_service_accounts_create, body, sa, sizeof(sa), NULL);
-    bind(sa, proj, "admin");
-    snprintf(body, sizeof(body), "{\"principal_id\":\"%s\"}", sa);
-    create(iam_credentials_create, body, ak, sizeof(ak), &cred);
-    fx_str(cred, "secret", secret, sizeof(secret));
-    json_decref(cred);
+    fx_project(&F, "web", proj);
+    fx_user(&F, "alice", alice);
+    fx_bind(&F, alice, proj, "member", NULL);
+    fx_service_account(&F, "ci", proj, sa);
+    fx_bind(&F, sa, proj, "admin", NULL);
+    fx_access_key(&F, sa, ak, secret);
 }
 
 static void teardown(void) { fx_teardown(&F); }
@@ -165,7 +127,7 @@ START_TEST(project_without_a_role_is_forbidden)
 {
     char other[UC_ID_LEN], body[256];
     json_t *out = NULL;
-    create(iam_projects_create, "{\"name\":\"other\"}", other, sizeof(other), NULL);
+    fx_project(&F, "other", other);
     snprintf(body, sizeof(body),
              "{\"grant_type\":\"password\",\"username\":\"alice\",\"password\":\"correct "
              "horse\",\"project_id\":\"%s\"}",
@@ -184,8 +146,8 @@ END_TEST
 START_TEST(two_project_bindings_give_a_token_without_project)
 {
     char other[UC_ID_LEN];
-    create(iam_projects_create, "{\"name\":\"other\"}", other, sizeof(other), NULL);
-    bind(alice, other, "reader");
+    fx_project(&F, "other", other);
+    fx_bind(&F, alice, other, "reader", NULL);
     json_t *out = login_alice();
     ck_assert(json_is_null(json_object_get(out, "project_id")));
     ck_assert_uint_eq(json_array_size(json_object_get(out, "roles")), 0);
@@ -195,7 +157,7 @@ END_TEST
 
 START_TEST(system_admin_binding_sets_sys)
 {
-    bind(alice, NULL, "system-admin");
+    fx_bind(&F, alice, NULL, "system-admin", NULL);
     json_t *out = login_alice();
     ck_assert(uc_json_bool(out, "system_admin", false));
     struct uc_auth_claims c;
@@ -372,8 +334,7 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("tokens");
-    TCase *pw = tcase_create("issue_password");
-    tcase_add_checked_fixture(pw, setup, teardown);
+    TCase *pw = fx_tcase(s, "issue_password", setup, teardown);
     tcase_add_test(pw, password_grant_carries_the_only_project_and_role);
     tcase_add_test(pw, ttl_seconds_shortens_the_token_up_to_the_server_maximum);
     tcase_add_test(pw, wrong_password_and_unknown_user_fail_alike);
@@ -383,22 +344,13 @@ int main(void)
     tcase_add_test(pw, system_admin_binding_sets_sys);
     tcase_add_test(pw, bad_bodies_are_invalid);
     tcase_add_test(pw, too_many_attempts_are_rate_limited_per_username);
-    suite_add_tcase(s, pw);
-    TCase *akc = tcase_create("issue_access_key");
-    tcase_add_checked_fixture(akc, setup, teardown);
+    TCase *akc = fx_tcase(s, "issue_access_key", setup, teardown);
     tcase_add_test(akc, access_key_grant_defaults_to_the_service_account_project);
     tcase_add_test(akc, wrong_secret_unknown_and_revoked_keys_fail_alike);
-    suite_add_tcase(s, akc);
-    TCase *ver = tcase_create("verify_introspect_authn");
-    tcase_add_checked_fixture(ver, setup, teardown);
+    TCase *ver = fx_tcase(s, "verify_introspect_authn", setup, teardown);
     tcase_add_test(ver, token_verifies_with_a_verifier_on_the_keyring_jwks);
     tcase_add_test(ver, introspection_reflects_deletion_at_once);
     tcase_add_test(ver, authn_takes_the_bootstrap_token_as_system_admin);
     tcase_add_test(ver, whoami_answers_the_claims);
-    suite_add_tcase(s, ver);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }

@@ -17,11 +17,7 @@ static char alice[UC_ID_LEN];
 
 static int call_create(const char *body, json_t **out)
 {
-    json_t *b = fx_json(body);
-    *out = NULL;
-    int rc = iam_users_create(&F.s, &admin, b, out, err);
-    json_decref(b);
-    return rc;
+    return fx_call(&F, iam_users_create, &admin, body, out, err);
 }
 
 static void setup(void)
@@ -94,6 +90,12 @@ START_TEST(only_admins_and_the_user_itself_may_read)
     ck_assert_int_eq(iam_users_list(&F.s, &admin, &pg, &out, err), 0);
     ck_assert_uint_eq(json_array_size(json_object_get(out, "items")), 1);
     json_decref(out);
+    pg.token = "proj-aaaaaaaaaaaaaaaaaaaa"; /* not a user id: not a token of this list */
+    ck_assert_int_eq(iam_users_list(&F.s, &admin, &pg, &out, err), UC_EINVAL);
+    pg.token = alice;
+    ck_assert_int_eq(iam_users_list(&F.s, &admin, &pg, &out, err), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(out, "items")), 0);
+    json_decref(out);
 }
 END_TEST
 
@@ -117,35 +119,15 @@ START_TEST(the_user_may_change_its_name_and_password_but_not_disable_itself)
 }
 END_TEST
 
-/* Give alice a project binding and a credential; return the credential id. */
-static void give_alice_things(char proj[UC_ID_LEN], char ak[UC_ID_LEN])
-{
-    char body[192];
-    json_t *b = fx_json("{\"name\":\"web\"}"), *out = NULL;
-    ck_assert_int_eq(iam_projects_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", proj, UC_ID_LEN);
-    json_decref(out);
-    json_decref(b);
-    snprintf(body, sizeof(body),
-             "{\"principal_id\":\"%s\",\"project_id\":\"%s\",\"role\":\"admin\"}", alice, proj);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_bindings_create(&F.s, &admin, b, &out, err), 0);
-    json_decref(out);
-    json_decref(b);
-    snprintf(body, sizeof(body), "{\"principal_id\":\"%s\"}", alice);
-    b = fx_json(body);
-    ck_assert_int_eq(iam_credentials_create(&F.s, &admin, b, &out, err), 0);
-    fx_str(out, "id", ak, UC_ID_LEN);
-    json_decref(out);
-    json_decref(b);
-}
-
 START_TEST(delete_removes_bindings_and_revokes_credentials)
 {
     char proj[UC_ID_LEN], ak[UC_ID_LEN];
     json_t *out = NULL;
     struct iam_page pg = {.limit = 10};
-    give_alice_things(proj, ak);
+    /* Give alice a project binding and a credential. */
+    fx_project(&F, "web", proj);
+    fx_bind(&F, alice, proj, "admin", NULL);
+    fx_access_key(&F, alice, ak, NULL);
     ck_assert_int_eq(iam_projects_delete(&F.s, &admin, proj, err), UC_EBUSY);
     ck_assert_int_eq(iam_users_delete(&F.s, &admin, alice, err), 0);
     ck_assert_int_eq(iam_users_get(&F.s, &admin, alice, &out, err), UC_ENOENT);
@@ -175,27 +157,15 @@ END_TEST
 int main(void)
 {
     Suite *s = suite_create("users");
-    TCase *c = tcase_create("create");
-    tcase_add_checked_fixture(c, setup, teardown);
+    TCase *c = fx_tcase(s, "create", setup, teardown);
     tcase_add_test(c, password_is_stored_hashed_and_never_shown);
     tcase_add_test(c, names_are_unique_and_checked);
-    suite_add_tcase(s, c);
-    TCase *g = tcase_create("get_list");
-    tcase_add_checked_fixture(g, setup, teardown);
+    TCase *g = fx_tcase(s, "get_list", setup, teardown);
     tcase_add_test(g, only_admins_and_the_user_itself_may_read);
-    suite_add_tcase(s, g);
-    TCase *p = tcase_create("patch");
-    tcase_add_checked_fixture(p, setup, teardown);
+    TCase *p = fx_tcase(s, "patch", setup, teardown);
     tcase_add_test(p, the_user_may_change_its_name_and_password_but_not_disable_itself);
-    suite_add_tcase(s, p);
-    TCase *d = tcase_create("delete");
-    tcase_add_checked_fixture(d, setup, teardown);
+    TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_removes_bindings_and_revokes_credentials);
     tcase_add_test(d, delete_needs_a_system_admin);
-    suite_add_tcase(s, d);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return fx_run(s);
 }
