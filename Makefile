@@ -20,7 +20,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 CHECK_LIBS = $(shell pkg-config --libs check)
 CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Ilib/include $(SANFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := $(SANFLAGS) -pthread
+LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
 DEPFLAGS = -MMD -MP
 
 LIB_SRCS := $(wildcard lib/*.c)

@@ -16,6 +16,11 @@
 #include "uc/alloc.h"
 #include "uc/log.h"
 
+/* Per-connection pool: room for request headers with an 8 KiB token, and
+ * far below MHD's 32 KiB default, which it clears after every request
+ * (measured as ~9% of server time under wrk). Bodies stream through it. */
+#define CONN_MEMORY (20 * 1024)
+
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define DESTROY_WAIT_MS 1000 /* for the 503s of pending requests to go out */
 
@@ -178,7 +183,8 @@ static int start_daemon(struct uc_http_server *s, const struct sockaddr_storage 
         threads > 1 ? threads : 0u, MHD_OPTION_CONNECTION_LIMIT,
         o->max_conns ? o->max_conns : 1024u, MHD_OPTION_CONNECTION_TIMEOUT,
         o->conn_timeout_s ? o->conn_timeout_s : 30u, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, s,
-        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONN_MEMORY, MHD_OPTION_END);
     pthread_mutex_lock(&s->lock);
     s->starting = false;
     pthread_mutex_unlock(&s->lock);
