@@ -27,7 +27,10 @@ void uc_alloc_fail_after(long n) { atomic_store(&fail_after, n < 0 ? -1 : n); }
 
 void *uc_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
 
-void *uc_calloc(size_t nmemb, size_t n) { return should_fail() ? NULL : calloc(nmemb ? nmemb : 1, n ? n : 1); }
+void *uc_calloc(size_t nmemb, size_t n)
+{
+    return should_fail() ? NULL : calloc(nmemb ? nmemb : 1, n ? n : 1);
+}
 
 void *uc_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
 

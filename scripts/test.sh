@@ -175,6 +175,8 @@ if step deps plain 900 scripts/deps.sh ensure; then
         scripts/run-unit.sh build
     step cppcheck plain 600 scripts/cppcheck.sh
     step format plain 120 scripts/format-check.sh
+    # Replays every fuzz seed against the parsers under ASan+UBSan.
+    step fuzz-regress plain 300 fuzz/regress.sh
     nix_check
 fi
 summary
