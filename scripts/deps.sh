@@ -12,7 +12,8 @@ BASE="build-essential pkg-config git ca-certificates
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
 libraft-dev libuv1-dev check
 python3 python3-pytest python3-requests python3-jwt python3-cryptography
-cppcheck clang-format valgrind curl openssl iproute2 nftables procps sqlite3"
+cppcheck clang-format valgrind curl openssl iproute2 nftables procps sqlite3
+nix-bin"
 BENCH="wrk nginx-light"
 
 pkgs=$BASE
@@ -35,6 +36,13 @@ else
     SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+log=$(mktemp /tmp/uc-deps.XXXXXX)
+# apt's progress is noise here; its log is shown only when it fails.
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+    tail -n 30 "$log"
+    echo "deps: apt-get failed (full log: $log)" >&2
+    exit 1
+fi
+rm -f "$log"
+echo "deps: installed$missing"
