@@ -95,6 +95,20 @@ struct repl_item *repl_item_new(enum repl_kind kind, int64_t deadline_ms, uc_rep
     return it;
 }
 
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
 struct repl_item *repl_item_new_proposal(const void *cmd, size_t len, int64_t deadline_ms,
                                          uc_repl_cb cb, void *cb_ctx)
 {
@@ -103,12 +117,14 @@ struct repl_item *repl_item_new_proposal(const void *cmd, size_t len, int64_t de
         return NULL;
     /* raft frees entry buffers with raft_free once it owns them, so they come
      * from raft's allocator rather than uc_malloc. */
-    it->buf.base = raft_malloc(REPL_HDR_LEN + len);
+    size_t total = (REPL_HDR_LEN + len + 7) & ~(size_t)7;
+    it->buf.base = raft_calloc(1, total); /* zeroed padding */
     if (!it->buf.base) {
         uc_free(it);
         return NULL;
     }
-    it->buf.len = REPL_HDR_LEN + len;
+    it->buf.len = total;
+    put_le64((uint8_t *)it->buf.base + 16, len);
     if (len)
         memcpy((uint8_t *)it->buf.base + REPL_HDR_LEN, cmd, len);
     return it;
@@ -147,32 +163,22 @@ static void fail_list(struct repl_list *l, int status, const char *msg, bool unk
 
 /* --- small helpers ---------------------------------------------------------- */
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 void repl_hdr_encode(uint8_t hdr[REPL_HDR_LEN], uint64_t token, uint64_t seq)
 {
     put_le64(hdr, token);
     put_le64(hdr + 8, seq);
 }
 
-bool repl_hdr_decode(const void *buf, size_t len, uint64_t *token, uint64_t *seq)
+bool repl_hdr_decode(const void *buf, size_t len, uint64_t *token, uint64_t *seq, size_t *plen)
 {
     if (!buf || len < REPL_HDR_LEN)
         return false;
+    uint64_t n = get_le64((const uint8_t *)buf + 16);
+    if (n > len - REPL_HDR_LEN)
+        return false;
     *token = get_le64(buf);
     *seq = get_le64((const uint8_t *)buf + 8);
+    *plen = (size_t)n;
     return true;
 }
 

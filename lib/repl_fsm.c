@@ -14,16 +14,16 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
      * each one, so this entry's index is the next one. */
     uint64_t index = raft_last_applied(c->raft) + 1;
     uint64_t token = 0, seq = 0;
+    size_t plen = 0;
     void *res = NULL;
     *result = NULL;
-    if (!repl_hdr_decode(buf->base, buf->len, &token, &seq)) {
-        uc_error("repl: entry %llu has %zu bytes, fewer than its header; skipped",
+    if (!repl_hdr_decode(buf->base, buf->len, &token, &seq, &plen)) {
+        uc_error("repl: entry %llu of %zu bytes has a malformed header; skipped",
                  (unsigned long long)index, buf->len);
         repl_core_applied(c, index, 0, 0, NULL);
         return 0;
     }
-    int rv = c->sm.apply(c->sm.ctx, (const uint8_t *)buf->base + REPL_HDR_LEN,
-                         buf->len - REPL_HDR_LEN, index, &res);
+    int rv = c->sm.apply(c->sm.ctx, (const uint8_t *)buf->base + REPL_HDR_LEN, plen, index, &res);
     if (rv != 0) {
         uc_error("repl: applying entry %llu failed (%s); this member applies nothing more until it "
                  "succeeds",

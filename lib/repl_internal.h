@@ -15,7 +15,11 @@
 /* Every log entry this module writes starts with this header: the proposing
  * member's incarnation token and the proposal's sequence number, little
  * endian. It lets the proposer recognise its own entry when it is applied. */
-#define REPL_HDR_LEN 16
+/* Entry header: proposer token, sequence number, payload length (each
+ * 64-bit little-endian). libraft's disk format stores entries in whole
+ * 8-byte words, so entries are padded to a multiple of 8 and the length
+ * says where the payload ends. */
+#define REPL_HDR_LEN 24
 /* Snapshots start with this magic and the log index they were taken at. */
 #define REPL_SNAP_MAGIC "ucrepl1"
 #define REPL_SNAP_HDR_LEN 16
@@ -134,7 +138,9 @@ int repl_raft_err(int rv);
 
 /* Encode/decode the entry header. decode returns false when len is short. */
 void repl_hdr_encode(uint8_t hdr[REPL_HDR_LEN], uint64_t token, uint64_t seq);
-bool repl_hdr_decode(const void *buf, size_t len, uint64_t *token, uint64_t *seq);
+/* False when `buf` is shorter than its header or than the payload length
+ * the header claims; else *plen is the payload's length. */
+bool repl_hdr_decode(const void *buf, size_t len, uint64_t *token, uint64_t *seq, size_t *plen);
 
 /* fsm adapter hook (repl_fsm.c -> repl_core.c): entry `index` has been
  * applied; resolve waiting proposals up to it. `token`/`seq` identify the

@@ -537,14 +537,21 @@ END_TEST
 
 START_TEST(entry_header_round_trips_and_short_entries_are_skipped)
 {
-    uint8_t hdr[REPL_HDR_LEN];
+    uint8_t hdr[REPL_HDR_LEN + 8] = {0};
     uint64_t token = 0, seq = 0;
+    size_t plen = 99;
     repl_hdr_encode(hdr, 0x0102030405060708ULL, 77);
     ck_assert_uint_eq(hdr[0], 0x08); /* little endian */
-    ck_assert(repl_hdr_decode(hdr, sizeof(hdr), &token, &seq));
+    ck_assert(repl_hdr_decode(hdr, sizeof(hdr), &token, &seq, &plen));
     ck_assert_uint_eq(token, 0x0102030405060708ULL);
     ck_assert_uint_eq(seq, 77);
-    ck_assert(!repl_hdr_decode(hdr, REPL_HDR_LEN - 1, &token, &seq));
+    ck_assert_uint_eq(plen, 0);
+    ck_assert(!repl_hdr_decode(hdr, REPL_HDR_LEN - 1, &token, &seq, &plen));
+    hdr[16] = 9; /* claims more payload than the 8 padded bytes that follow */
+    ck_assert(!repl_hdr_decode(hdr, sizeof(hdr), &token, &seq, &plen));
+    hdr[16] = 5;
+    ck_assert(repl_hdr_decode(hdr, sizeof(hdr), &token, &seq, &plen));
+    ck_assert_uint_eq(plen, 5);
     /* A raw entry without our header is skipped, not handed to the service. */
     struct raft_buffer raw = {raft_malloc(4), 4};
     ck_assert_ptr_nonnull(raw.base);

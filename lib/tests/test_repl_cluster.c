@@ -93,6 +93,8 @@ static int csm_push(struct csm *s, uint64_t v)
     return 0;
 }
 
+#define ODD_BASE 1000
+
 static int csm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, void **result)
 {
     struct csm *s = ctx;
@@ -100,6 +102,11 @@ static int csm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, voi
     (void)index;
     if (len == sizeof(v))
         memcpy(&v, cmd, sizeof(v));
+    else if (len > 0 && memchr(cmd, 0, len) == NULL)
+        v = ODD_BASE + len; /* a raw command of `len` bytes, each 'a' + len */
+    for (size_t k = 0; len != sizeof(v) && k < len; k++)
+        if (((const uint8_t *)cmd)[k] != (uint8_t)('a' + len))
+            v = 0; /* the payload came back altered: the test sees a 0 */
     pthread_mutex_lock(&s->mu);
     int rv = csm_push(s, v);
     *result = (void *)(uintptr_t)s->n; /* no allocation: free_result stays NULL */
@@ -632,6 +639,47 @@ START_TEST(restarted_member_catches_up_through_a_snapshot)
 }
 END_TEST
 
+/* libraft stores entries in whole 8-byte words: commands of every length
+ * must come back byte for byte after every member restarts from disk. */
+START_TEST(odd_length_commands_survive_a_full_restart)
+{
+    start3();
+    int l = wait_leader(5000);
+    ck_assert_int_ge(l, 0);
+    char err[UC_ERR_LEN];
+    for (size_t len = 1; len <= 13; len++) {
+        if (len == sizeof(uint64_t))
+            continue;
+        char cmd[16];
+        memset(cmd, 'a' + (int)len, len);
+        struct waiter w;
+        waiter_init(&w);
+        ck_assert_msg(uc_repl_propose(C.nodes[l].repl, cmd, len, now() + 5000 * C.scale, on_done,
+                                      &w, err) == 0,
+                      "propose: %s", err);
+        waiter_wait(&w);
+        waiter_fini(&w);
+        ck_assert_int_eq(w.status, 0);
+    }
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert(wait_count(i, 12, 5000));
+    for (unsigned i = 0; i < 3; i++)
+        stop_node(i);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_msg(start_node(i, 3, err) == 0, "restart %u: %s", i, err);
+    ck_assert_int_ge(wait_leader(10000), 0);
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert(wait_count(i, 12, 10000));
+        pthread_mutex_lock(&C.nodes[i].sm.mu);
+        size_t at = 0;
+        for (uint64_t len = 1; len <= 13; len++)
+            if (len != sizeof(uint64_t))
+                ck_assert_uint_eq(C.nodes[i].sm.vals[at++], ODD_BASE + len);
+        pthread_mutex_unlock(&C.nodes[i].sm.mu);
+    }
+}
+END_TEST
+
 START_TEST(deadline_is_kept_when_quorum_is_lost)
 {
     start3();
@@ -906,6 +954,7 @@ int main(void)
         {"read_barrier", read_barrier_confirms_the_leader_and_refuses_on_followers},
         {"leader_loss", stopping_the_leader_elects_another_and_writes_continue},
         {"snapshot", restarted_member_catches_up_through_a_snapshot},
+        {"odd_lengths", odd_length_commands_survive_a_full_restart},
         {"deadline", deadline_is_kept_when_quorum_is_lost},
         {"stop", stop_fails_pending_requests_and_refuses_new_ones},
         {"create", create_refuses_bad_configs_and_a_busy_data_dir},
