@@ -20,7 +20,10 @@
       forSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
       # The daemons under services/ (one binary each), in quickstart order.
-      services = [ "iam" ];
+      services = [
+        "iam"
+        "chainfire"
+      ];
 
       # Source without VCS data and without the top-level build output and
       # test state directories.
@@ -143,6 +146,12 @@
           {
             imports = [ ./nixos-modules/iam.nix ];
             services.ultracloud.iam.package = lib.mkDefault self.packages.${pkgs.system}.iam;
+          };
+        chainfire =
+          { pkgs, lib, ... }:
+          {
+            imports = [ ./nixos-modules/chainfire.nix ];
+            services.ultracloud.chainfire.package = lib.mkDefault self.packages.${pkgs.system}.chainfire;
           };
         default =
           { pkgs, lib, ... }:

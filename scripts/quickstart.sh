@@ -2,12 +2,14 @@
 # quickstart.sh [--smoke] - a single-node UltraCloud on loopback, state under
 # work/quickstart/. Generates its secrets once, starts every daemon in
 # SERVICES, waits for /readyz, creates an `admin` user (system-admin) and a
-# `demo` project through the public API, and prints a real admin token.
+# `demo` project through the public API, starts a one-member chainfire that
+# trusts IAM's tokens, and prints a real admin token.
 #   (no flag)  keep running until Ctrl-C, then stop the daemons
 #   --smoke    stop the daemons after the checks; exit 0 only if all passed
 # Environment: UC_QUICKSTART_<SERVICE>_PORT (e.g. UC_QUICKSTART_IAM_PORT),
-# UC_QUICKSTART_DIR (state), UC_QUICKSTART_BIN_DIR (daemons, default
-# build/bin), UC_QUICKSTART_TIMEOUT (seconds to wait for readiness, 30).
+# UC_QUICKSTART_CHAINFIRE_RAFT_PORT, UC_QUICKSTART_DIR (state),
+# UC_QUICKSTART_BIN_DIR (daemons, default build/bin), UC_QUICKSTART_TIMEOUT
+# (seconds to wait for readiness, 30).
 # Needs only curl, openssl and python3 (for JSON).
 set -euo pipefail
 
@@ -16,7 +18,7 @@ case "${1:-}" in
 --smoke) smoke=1 ;;
 "") ;;
 *)
-    sed -n '2,11p' "$0"
+    sed -n '2,13p' "$0"
     exit 2
     ;;
 esac
@@ -41,7 +43,7 @@ chmod 700 "$STATE" "$SECRETS" "$TMP"
 # One entry per daemon, in start order. A service needs <svc>_port (its
 # default port, DESIGN.md) and <svc>_args (its command line); <svc>_setup, if
 # defined, runs once it is ready.
-SERVICES=(iam)
+SERVICES=(iam chainfire)
 
 iam_port=7100
 iam_args()
@@ -52,6 +54,26 @@ iam_args()
         --signing-key-file "$SECRETS/iam-signing-key.pem"
         --bootstrap-token-file "$SECRETS/bootstrap-token"
         --cred-master-key-file "$SECRETS/cred-master-key")
+}
+
+# chainfire: a one-member cluster (node 1) that checks tokens against IAM's
+# key set. --initial-cluster counts only on an empty data dir; later runs
+# reload the member from work/quickstart/chainfire.
+chainfire_port=7200
+chainfire_raft_port=7201
+chainfire_args()
+{
+    local raft
+    raft=$(port_of chainfire-raft)
+    [[ $raft =~ ^[0-9]{1,5}$ ]] && [ "$raft" -ge 1 ] && [ "$raft" -le 65535 ] ||
+        fail chainfire "raft port '$raft' is not a number from 1 to 65535"
+    check_port_free chainfire-raft "$raft"
+    mkdir -p "$STATE/chainfire"
+    ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of chainfire)"
+        --raft-address "127.0.0.1:$raft"
+        --data-dir "$STATE/chainfire"
+        --initial-cluster "1=127.0.0.1:$raft" --bootstrap
+        --iam-jwks-url "$(url_of iam)/api/v1/keys")
 }
 
 # --- helpers -----------------------------------------------------------------
@@ -289,6 +311,34 @@ iam_check()
     json "$TMP/resp" "d['keys'][0]['kid']" >/dev/null || fail iam "GET /api/v1/keys lists no key"
 }
 
+# --- chainfire: a leader, then a put and get round trip -----------------------
+# b64url TEXT: TEXT as base64url without padding (chainfire's key encoding).
+b64url() { "$PY" -c 'import base64, sys; print(base64.urlsafe_b64encode(sys.argv[1].encode()).decode().rstrip("="))' "$1"; }
+
+chainfire_setup()
+{
+    local url deadline st key val got
+    url=$(url_of chainfire)/api/v1
+    # /readyz does not wait for an election: wait until the status names a leader.
+    deadline=$((SECONDS + TIMEOUT))
+    while :; do
+        st=$(api GET "$url/cluster/status" "$ADMIN_TOKEN")
+        [ "$st" = 200 ] && json "$TMP/resp" "d['leader']['id']" >/dev/null && break
+        [ $SECONDS -lt $deadline ] ||
+            fail chainfire "no leader known within ${TIMEOUT}s: GET /api/v1/cluster/status answered $st: $(head -c 400 "$TMP/resp")"
+        sleep 0.2
+    done
+    key=$(b64url quickstart/smoke)
+    val=$(b64url "quickstart $$ $(date -u +%FT%TZ)")
+    printf '{"value": "%s"}\n' "$val" >"$TMP/body"
+    st=$(api PUT "$url/kv/$key" "$ADMIN_TOKEN" --body)
+    expect chainfire "PUT /api/v1/kv/$key" "$st" 200
+    st=$(api GET "$url/kv/$key" "$ADMIN_TOKEN")
+    expect chainfire "GET /api/v1/kv/$key" "$st" 200
+    got=$(json "$TMP/resp" "d['kv']['value']") || fail chainfire "GET /api/v1/kv/$key has no kv.value: $(head -c 400 "$TMP/resp")"
+    [ "$got" = "$val" ] || fail chainfire "GET /api/v1/kv/$key returned value $got, not the $val just put"
+}
+
 # --- main ----------------------------------------------------------------------
 command -v curl >/dev/null || fail quickstart "curl is not installed (make deps)"
 command -v openssl >/dev/null || fail quickstart "openssl is not installed (make deps)"
@@ -315,10 +365,10 @@ cat <<EOF
 
 UltraCloud quickstart is running (state in $rel/).
 
-  service  endpoint                 log
+  service   endpoint                 log
 EOF
 for svc in "${SERVICES[@]}"; do
-    printf '  %-8s %-24s %s\n' "$svc" "$(url_of "$svc")" "$rel/logs/$svc.log"
+    printf '  %-9s %-24s %s\n' "$svc" "$(url_of "$svc")" "$rel/logs/$svc.log"
 done
 cat <<EOF
 
@@ -331,6 +381,12 @@ Try it:
   TOKEN=\$(cat $rel/admin-token)
   curl -s -H "Authorization: Bearer \$TOKEN" $(url_of iam)/api/v1/whoami
   curl -s -H "Authorization: Bearer \$TOKEN" $(url_of iam)/api/v1/projects
+
+chainfire (keys and values are base64url without padding: "app/config" is
+YXBwL2NvbmZpZw, "v1" is djE):
+  curl -s -X PUT -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"value":"djE"}' $(url_of chainfire)/api/v1/kv/YXBwL2NvbmZpZw
+  curl -s -H "Authorization: Bearer \$TOKEN" $(url_of chainfire)/api/v1/kv/YXBwL2NvbmZpZw
 
 A fresh token:
   curl -s -X POST $(url_of iam)/api/v1/tokens -H 'Content-Type: application/json' \\
