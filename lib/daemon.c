@@ -1,6 +1,7 @@
 /* daemon.c - synchronous signal handling for foreground daemons. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include "uc/daemon.h"
 #include "uc/log.h"
@@ -38,4 +39,26 @@ int uc_daemon_wait(void)
         }
         return sig;
     }
+}
+
+int uc_daemon_config(void *cfg, const struct uc_config_opt *opts, const char *service,
+                     size_t log_level_offset, int argc, char **argv)
+{
+    char err[UC_ERR_LEN];
+    enum uc_log_level level;
+    int rc = uc_config_load(cfg, opts, service, argc, argv, err);
+    if (rc == UC_EHELP)
+        return rc;
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", service, err);
+        return UC_EINVAL;
+    }
+    const char *name = *(char **)((char *)cfg + log_level_offset);
+    if (!name || uc_log_parse_level(name, &level) < 0) {
+        fprintf(stderr, "%s: --log-level must be debug, info, warn or error\n", service);
+        uc_config_free(cfg, opts);
+        return UC_EINVAL;
+    }
+    uc_log_init(service, level);
+    return 0;
 }

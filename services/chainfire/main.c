@@ -96,25 +96,6 @@ struct daemon {
     char err[UC_ERR_LEN];
 };
 
-static int load_config(struct daemon *d, int argc, char **argv)
-{
-    enum uc_log_level level;
-    int rc = uc_config_load(&d->cfg, options, "chainfire", argc, argv, d->err);
-    if (rc == UC_EHELP)
-        return rc;
-    if (rc < 0) {
-        fprintf(stderr, "chainfire: %s\n", d->err);
-        return rc;
-    }
-    if (uc_log_parse_level(d->cfg.log_level, &level) < 0) {
-        fprintf(stderr, "chainfire: --log-level must be debug, info, warn or error\n");
-        uc_config_free(&d->cfg, options);
-        return UC_EINVAL;
-    }
-    uc_log_init("chainfire", level);
-    return 0;
-}
-
 /* One "id=host:port" item of --initial-cluster into d->peers. */
 static int parse_peer(struct daemon *d, const char *item, size_t len)
 {
@@ -291,7 +272,8 @@ int main(int argc, char **argv)
         return 1;
     }
     uc_alloc_install_jansson();
-    rc = load_config(&d, argc, argv);
+    rc = uc_daemon_config(&d.cfg, options, "chainfire", offsetof(struct cf_config, log_level), argc,
+                          argv);
     if (rc == UC_EHELP)
         return 0;
     if (rc < 0)

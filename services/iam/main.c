@@ -74,25 +74,6 @@ struct daemon {
     char err[UC_ERR_LEN];
 };
 
-static int load_config(struct daemon *d, int argc, char **argv)
-{
-    enum uc_log_level level;
-    int rc = uc_config_load(&d->cfg, options, "iam", argc, argv, d->err);
-    if (rc == UC_EHELP)
-        return rc;
-    if (rc < 0) {
-        fprintf(stderr, "iam: %s\n", d->err);
-        return rc;
-    }
-    if (uc_log_parse_level(d->cfg.log_level, &level) < 0) {
-        fprintf(stderr, "iam: --log-level must be debug, info, warn or error\n");
-        uc_config_free(&d->cfg, options);
-        return UC_EINVAL;
-    }
-    uc_log_init("iam", level);
-    return 0;
-}
-
 /* Bootstrap token, master key and signing key; any failure is one line. */
 static int load_secrets(struct daemon *d)
 {
@@ -190,7 +171,8 @@ int main(int argc, char **argv)
         return 1;
     }
     uc_alloc_install_jansson();
-    rc = load_config(&d, argc, argv);
+    rc = uc_daemon_config(&d.cfg, options, "iam", offsetof(struct iam_config, log_level), argc,
+                          argv);
     if (rc == UC_EHELP)
         return 0;
     if (rc < 0)

@@ -3,6 +3,9 @@
  * with sigwait, so no signal handler ever runs concurrently with our code. */
 #ifndef UC_DAEMON_H
 #define UC_DAEMON_H
+#include <stddef.h>
+
+#include "uc/config.h"
 #include "uc/err.h"
 
 /* Block SIGTERM, SIGINT and SIGHUP and ignore SIGPIPE. Call first in main,
@@ -13,5 +16,15 @@ UC_MUSTCHECK int uc_daemon_init(void);
 /* Wait until SIGTERM or SIGINT arrives (SIGHUP is logged and ignored) and
  * return its number. */
 int uc_daemon_wait(void);
+
+/* A daemon's first step: uc_config_load into `cfg`, then logging set up as
+ * `service` at the level named by the string option stored at
+ * `log_level_offset` in `cfg` (offsetof(struct my_config, log_level)).
+ * A failure is printed as one line "<service>: <message>" on stderr.
+ * Returns 0, UC_EHELP (help printed: exit 0) or UC_EINVAL (exit 2); on
+ * failure `cfg` holds nothing to free. `service` is borrowed for the life
+ * of the process. */
+UC_MUSTCHECK int uc_daemon_config(void *cfg, const struct uc_config_opt *opts, const char *service,
+                                  size_t log_level_offset, int argc, char **argv);
 
 #endif /* UC_DAEMON_H */
