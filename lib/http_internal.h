@@ -139,6 +139,7 @@ struct http_conn {
     const char *params[UC_HTTP_MAX_PARAMS];
     char *body;
     size_t body_cap, discarded;
+    unsigned long long announced; /* an over-limit Content-Length, for the 413 */
     bool too_big, body_oom;
     unsigned nhdr;
     char *hdr[UC_HTTP_MAX_HEADERS][2];

@@ -164,9 +164,17 @@ static int start_body(struct http_conn *c)
         unsigned long long n = strtoull(cl, &end, 10);
         if (cl[0] < '0' || cl[0] > '9' || *end)
             return fail(c, UC_EINVAL, NULL, NULL, "invalid Content-Length");
-        if (n > limit)
+        if (n > limit + DISCARD_MAX)
             return fail(c, UC_E2BIG, NULL, NULL,
                         "request body of %llu bytes is over the limit of %zu bytes", n, limit);
+        if (n > limit) {
+            /* Read and drop it, then answer: a reply sent while the client
+             * still sends, followed by a close, can reach it as a reset
+             * instead of the 413. Past DISCARD_MAX we answer at once. */
+            c->too_big = true;
+            c->announced = n;
+            return 0;
+        }
         cap = (size_t)n + 1;
     }
     c->body = uc_malloc(cap);
@@ -181,7 +189,9 @@ static enum MHD_Result take_body(struct http_conn *c, const char *data, size_t n
     size_t len = c->req.raw_len, limit = c->route->def.body_limit;
     if (c->too_big || c->body_oom) {
         c->discarded += n;
-        return c->discarded <= DISCARD_MAX ? MHD_YES : MHD_NO;
+        /* An announced body is at most limit + DISCARD_MAX (start_body). */
+        size_t allow = c->announced ? (size_t)c->announced : DISCARD_MAX;
+        return c->discarded <= allow ? MHD_YES : MHD_NO;
     }
     if (n > limit - len) {
         c->too_big = true; /* answered 413 once the client is done sending */
@@ -273,7 +283,11 @@ static enum MHD_Result first_call(struct http_conn *c, const char *method)
 static enum MHD_Result finish_body(struct http_conn *c)
 {
     if (c->too_big || c->body_oom) {
-        if (c->too_big)
+        if (c->too_big && c->announced)
+            fail(c, UC_E2BIG, NULL, NULL,
+                 "request body of %llu bytes is over the limit of %zu bytes", c->announced,
+                 c->route->def.body_limit);
+        else if (c->too_big)
             fail(c, UC_E2BIG, NULL, NULL, "request body is over the limit of %zu bytes",
                  c->route->def.body_limit);
         else
