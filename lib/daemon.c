@@ -62,3 +62,20 @@ int uc_daemon_config(void *cfg, const struct uc_config_opt *opts, const char *se
     uc_log_init(service, level);
     return 0;
 }
+
+int uc_daemon_serve(struct uc_http_server **http, const struct uc_http_opts *opts, int drain_ms)
+{
+    char err[UC_ERR_LEN];
+    int rc = uc_http_start(http, opts, err);
+    if (rc < 0) {
+        uc_error("cannot serve on %s:%u: %s", opts->bind_addr, (unsigned)opts->port, err);
+        return rc;
+    }
+    uc_info("listening on %s:%u", opts->bind_addr, (unsigned)uc_http_port(*http));
+    int sig = uc_daemon_wait();
+    uc_info("signal %d: draining for up to %d ms", sig, drain_ms);
+    int left = uc_http_drain(*http, drain_ms);
+    if (left > 0)
+        uc_warn("%d requests still open after the drain", left);
+    return 0;
+}

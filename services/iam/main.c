@@ -128,18 +128,7 @@ static int serve(struct daemon *d)
         .access_log = d->cfg.access_log,
     };
     iam_api_opts(&d->srv, &opts);
-    int rc = uc_http_start(&d->http, &opts, d->err);
-    if (rc < 0) {
-        uc_error("cannot serve on %s:%lld: %s", d->cfg.listen, (long long)d->cfg.port, d->err);
-        return rc;
-    }
-    uc_info("listening on %s:%u", d->cfg.listen, (unsigned)uc_http_port(d->http));
-    int sig = uc_daemon_wait();
-    uc_info("signal %d: draining for up to %d ms", sig, DRAIN_MS);
-    int left = uc_http_drain(d->http, DRAIN_MS);
-    if (left > 0)
-        uc_warn("%d requests still open after the drain", left);
-    return 0;
+    return uc_daemon_serve(&d->http, &opts, DRAIN_MS);
 }
 
 /* Undo whatever was set up, in reverse; safe on a partly built daemon. */

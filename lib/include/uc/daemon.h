@@ -7,6 +7,7 @@
 
 #include "uc/config.h"
 #include "uc/err.h"
+#include "uc/http.h"
 
 /* Block SIGTERM, SIGINT and SIGHUP and ignore SIGPIPE. Call first in main,
  * before any thread starts, so every thread inherits the mask.
@@ -26,5 +27,12 @@ int uc_daemon_wait(void);
  * of the process. */
 UC_MUSTCHECK int uc_daemon_config(void *cfg, const struct uc_config_opt *opts, const char *service,
                                   size_t log_level_offset, int argc, char **argv);
+
+/* Serve until told to stop: start the HTTP server (*http is set once it
+ * runs; the caller frees it with uc_http_destroy), log where it listens,
+ * wait for SIGTERM/SIGINT, then drain requests in flight for up to
+ * drain_ms. Errors: those of uc_http_start, logged as one line. */
+UC_MUSTCHECK int uc_daemon_serve(struct uc_http_server **http, const struct uc_http_opts *opts,
+                                 int drain_ms);
 
 #endif /* UC_DAEMON_H */
