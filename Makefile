@@ -19,7 +19,8 @@ PKGS := libmicrohttpd jansson sqlite3 libcurl openssl raft libuv
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 CHECK_LIBS = $(shell pkg-config --libs check)
-CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Ilib/include $(SANFLAGS) $(EXTRA_CFLAGS)
+# lib/tests holds uc_check.h, the test runner every Check test shares.
+CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -Ilib/include -Ilib/tests $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread -Wl,--as-needed
 DEPFLAGS = -MMD -MP
 

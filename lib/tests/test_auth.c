@@ -3,6 +3,8 @@
  * counts how often it is asked. */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "uc_check.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -831,10 +833,7 @@ int main(void)
     tcase_add_test(tc, create_needs_a_key_source);
     tcase_add_test(tc, create_survives_out_of_memory);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = uc_check_run(s);
     uc_httpc_global_cleanup();
-    return failed ? 1 : 0;
+    return failed;
 }

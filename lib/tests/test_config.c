@@ -1,6 +1,8 @@
 /* test_config.c - option precedence (flag > env > file > default), every
  * error message, the generated --help, and reading small files. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,9 +483,5 @@ int main(void)
     tcase_add_test(tc, read_file_reports_missing_file_and_directory);
     tcase_add_test(tc, read_file_out_of_memory);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

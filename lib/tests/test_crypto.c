@@ -2,6 +2,8 @@
  * 180-2, RFC 4231, RFC 4648, RFC 7914, RFC 8032), plus tamper, rejection
  * and out-of-memory cases. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -683,9 +685,5 @@ int main(void)
             tcase_add_test(tc, cases[i].tests[j]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

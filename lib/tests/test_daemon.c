@@ -1,5 +1,7 @@
 /* test_daemon.c - uc_daemon_config: options plus logging in one step. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,9 +70,5 @@ int main(void)
     tcase_add_test(tc, refuses_an_unknown_log_level_and_frees_everything);
     tcase_add_test(tc, bad_options_are_einval_and_help_is_ehelp);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

@@ -1,5 +1,7 @@
 /* test_err.c - the error table and message helpers. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <string.h>
 
 #include "uc/err.h"
@@ -59,9 +61,5 @@ int main(void)
     tcase_add_test(tc, set_and_prefix_build_context);
     tcase_add_test(tc, sanitize_strips_control_and_truncates);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

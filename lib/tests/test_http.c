@@ -2,6 +2,8 @@
  * port 0 and libcurl as the client, covering routing, auth, bodies, request
  * ids, the built-in routes, async replies, streams, drain and destroy. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1161,10 +1163,7 @@ int main(void)
     tcase_add_test(tc, destroy_ends_open_streams);
     tc = tcase(s, "access_log");
     tcase_add_test(tc, access_log_writes_one_line_per_request);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = uc_check_run(s);
     curl_global_cleanup();
-    return failed ? 1 : 0;
+    return failed;
 }

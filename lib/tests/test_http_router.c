@@ -1,6 +1,8 @@
 /* test_http_router.c - the route table behind uc_http: pattern checks,
  * path splitting and decoding, specificity, HEAD and the Allow list. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <string.h>
 
 #include "../http_internal.h"
@@ -236,9 +238,5 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, allow_lists_methods_of_the_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

@@ -2,6 +2,8 @@
  * runs on a thread inside the test and counts the requests it gets. */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "uc_check.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -460,10 +462,7 @@ int main(void)
     tc = server_tcase("resp_clear");
     tcase_add_test(tc, clear_is_safe_on_a_zeroed_response);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = uc_check_run(s);
     uc_httpc_global_cleanup();
-    return failed ? 1 : 0;
+    return failed;
 }

@@ -1,6 +1,8 @@
 /* test_json.c - request body validation, strict parsing, serialisation and
  * RFC 3339 timestamps. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -352,9 +354,5 @@ int main(void)
     tcase_add_test(tc, time_round_trips);
     tcase_add_test(tc, time_rejects_anything_loose);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

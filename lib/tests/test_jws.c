@@ -2,6 +2,8 @@
  * keys, the alg and shape rejections of uc_jws_decode, JWK conversion and
  * out-of-memory paths. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,9 +475,5 @@ int main(void)
             tcase_add_test(tc, cases[i].tests[j]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

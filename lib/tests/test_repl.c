@@ -3,6 +3,8 @@
  * barriers, leader changes, snapshot install and membership, all on the
  * fixture's simulated clock (no real I/O, no threads). */
 #include <check.h>
+
+#include "uc_check.h"
 #include <raft/fixture.h>
 #include <stdio.h>
 #include <string.h>
@@ -818,9 +820,5 @@ int main(void)
             tcase_add_test(tc, cases[i].tests[k]);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

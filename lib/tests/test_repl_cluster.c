@@ -5,6 +5,8 @@
  * stop, and membership. With UC_REPL_BENCH=1 it also prints proposals/s. */
 #include <arpa/inet.h>
 #include <check.h>
+
+#include "uc_check.h"
 #include <ftw.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -970,9 +972,5 @@ int main(void)
         tcase_add_test(tc, cases[i].test);
         suite_add_tcase(s, tc);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

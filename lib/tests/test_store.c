@@ -3,6 +3,8 @@
  * against a fresh "sqlite:" file per test; the "sqlite" TCase adds checks on
  * the SQLite file itself. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
@@ -884,9 +886,5 @@ int main(void)
 {
     const char *env = getenv("UC_STORE_TEST_URL");
     snprintf(url, sizeof(url), "%s", env && *env ? env : "sqlite:");
-    SRunner *sr = srunner_create(store_suite(local_sqlite()));
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(store_suite(local_sqlite()));
 }

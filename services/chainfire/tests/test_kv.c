@@ -1,6 +1,8 @@
 /* test_kv.c - chainfire's MVCC state machine: revisions, ranges, deletes,
  * transactions, leases, compaction, snapshots and command validation. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -620,11 +622,4 @@ static Suite *kv_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(kv_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
-}
+int main(void) { return uc_check_run(kv_suite()); }

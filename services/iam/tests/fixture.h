@@ -6,6 +6,8 @@
 #ifndef IAM_TEST_FIXTURE_H
 #define IAM_TEST_FIXTURE_H
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,13 +227,5 @@ static inline TCase *fx_tcase(Suite *s, const char *name, void (*setup)(void),
 }
 
 /* Run s; main's exit status. */
-static inline int fx_run(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
 
 #endif /* IAM_TEST_FIXTURE_H */

@@ -175,5 +175,5 @@ int main(void)
     tcase_add_test(l, grants_summarise_the_bindings);
     TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_needs_the_project_admin_and_frees_the_slot);
-    return fx_run(s);
+    return uc_check_run(s);
 }

@@ -152,5 +152,5 @@ int main(void)
     TCase *a = fx_tcase(s, "access", setup, teardown);
     tcase_add_test(a, users_manage_their_own_and_admins_their_service_accounts);
     tcase_add_test(a, lists_follow_the_same_rules);
-    return fx_run(s);
+    return uc_check_run(s);
 }

@@ -303,5 +303,5 @@ int main(void)
     TCase *seal = fx_tcase(s, "sealing", setup, teardown);
     tcase_add_test(seal, stored_private_key_is_sealed);
     tcase_add_test(seal, sealed_keys_do_not_open_without_the_master_key);
-    return fx_run(s);
+    return uc_check_run(s);
 }

@@ -218,5 +218,5 @@ int main(void)
     tcase_add_test(p, patch_needs_project_admin);
     TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_waits_for_bindings_and_service_accounts);
-    return fx_run(s);
+    return uc_check_run(s);
 }

@@ -1,5 +1,7 @@
 /* test_ratelimit.c - per-subject token buckets on a manual clock. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdio.h>
 
 #include "../ratelimit.h"
@@ -112,9 +114,5 @@ int main(void)
     TCase *create = tcase_create("create");
     tcase_add_test(create, create_rejects_a_bad_rate);
     suite_add_tcase(s, create);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

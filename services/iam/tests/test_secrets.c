@@ -1,6 +1,8 @@
 /* test_secrets.c - reading the bootstrap token, the master key and the
  * signing key, and refusing anything of the wrong shape. */
 #include <check.h>
+
+#include "uc_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,9 +148,5 @@ int main(void)
     tcase_add_checked_fixture(k, setup, teardown);
     tcase_add_test(k, signing_key_must_be_an_ed25519_pem);
     suite_add_tcase(s, k);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return uc_check_run(s);
 }

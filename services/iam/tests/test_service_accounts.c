@@ -125,5 +125,5 @@ int main(void)
     tcase_add_test(g, readers_see_only_their_project);
     TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_removes_bindings_and_revokes_keys);
-    return fx_run(s);
+    return uc_check_run(s);
 }

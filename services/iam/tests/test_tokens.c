@@ -352,5 +352,5 @@ int main(void)
     tcase_add_test(ver, introspection_reflects_deletion_at_once);
     tcase_add_test(ver, authn_takes_the_bootstrap_token_as_system_admin);
     tcase_add_test(ver, whoami_answers_the_claims);
-    return fx_run(s);
+    return uc_check_run(s);
 }

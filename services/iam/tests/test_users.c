@@ -167,5 +167,5 @@ int main(void)
     TCase *d = fx_tcase(s, "delete", setup, teardown);
     tcase_add_test(d, delete_removes_bindings_and_revokes_credentials);
     tcase_add_test(d, delete_needs_a_system_admin);
-    return fx_run(s);
+    return uc_check_run(s);
 }
