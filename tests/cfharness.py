@@ -2,18 +2,22 @@
 
 Cluster starts one IAM (for tokens) and N chainfire members on loopback, each
 with its own data dir and raft port, and offers helpers that speak the API:
-keys are base64url (unpadded) in paths and bodies.
+keys are base64url (unpadded) in paths and bodies. Followers forward to the
+leader at the URL it published, so members need no list of each other's URLs.
 """
 
 import base64
 import os
-import subprocess
+import shutil
 import time
 
 from iamharness import Iam
-from ucharness import Client, Daemon, binary, daemon_env, free_port, timeout_scale
+from ucharness import Client, Daemon, binary, daemon_env, free_port, sanitized, timeout_scale
 
 API = "/api/v1"
+# Short elections keep the suite fast; sanitized members are slower, and a
+# leader that misses heartbeats under load would flap.
+ELECTION_MS = 1000 if sanitized() else 300
 
 
 def b64(data):
@@ -27,50 +31,36 @@ def unb64(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class FixedPortDaemon(Daemon):
-    """A Daemon on a port chosen in advance, so the other members can be
-    told its URL (--peer-urls) before it starts. Mirrors Daemon._spawn."""
-
-    def __init__(self, *args, fixed_port, **kw):
-        super().__init__(*args, **kw)
-        self.fixed_port = fixed_port
-
-    def _spawn(self):
-        self.starts += 1
-        self.port = self.fixed_port
-        self.stderr_path = os.path.join(self.workdir, "%s.%d.stderr" % (self.name, self.starts))
-        self._stderr = open(self.stderr_path, "wb")
-        argv = [self.binary] + self.args + [self.listen_flag, self.host, self.port_flag,
-                                            str(self.port)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._stderr,
-                                     stderr=self._stderr, env=self.env, cwd=self.workdir)
-
-
 class Member:
-    """One chainfire member; its raft port is fixed for its life."""
+    """One chainfire member; its raft port is fixed for its life (move() picks
+    a new one). Its API port is new at every start: the member publishes its
+    URL through the log when it leads, so nobody needs to be told."""
 
-    def __init__(self, cluster, node_id, raft_port, workdir, bootstrap=True):
+    def __init__(self, cluster, node_id, raft_port, workdir, bootstrap=True, restore_from=None):
         self.id = node_id
         self.bootstrap = bootstrap
+        self.restore_from = restore_from
         self.raft_port = raft_port
         self.dir = workdir
         self.cluster = cluster
-        name = "chainfire-%d" % node_id
-        if cluster.forward:
-            self.daemon = FixedPortDaemon(binary("chainfire"), [], workdir, name=name,
-                                          env=daemon_env(), fixed_port=free_port())
-        else:
-            self.daemon = Daemon(binary("chainfire"), [], workdir, name=name, env=daemon_env())
+        self.daemon = Daemon(binary("chainfire"), [], workdir, name="chainfire-%d" % node_id,
+                             env=daemon_env())
+
+    @property
+    def data_dir(self):
+        return os.path.join(self.dir, "data")
 
     def args(self):
         c = self.cluster
+        extra = ["--restore-from", self.restore_from] if self.restore_from else []
         return ["--node-id", str(self.id), "--raft-address", "127.0.0.1:%d" % self.raft_port,
-                "--data-dir", os.path.join(self.dir, "data"),
+                "--data-dir", self.data_dir,
                 "--initial-cluster", c.initial_cluster(),
                 "--iam-jwks-url", c.iam.url + API + "/keys",
-                "--election-timeout-ms", "300", "--heartbeat-ms", "50",
+                "--election-timeout-ms", str(ELECTION_MS),
+                "--heartbeat-ms", str(ELECTION_MS // 6),
                 "--request-timeout-ms", str(c.request_timeout_ms),
-                "--bootstrap=%s" % ("true" if self.bootstrap else "false")] + c.peer_args() + \
+                "--bootstrap=%s" % ("true" if self.bootstrap else "false")] + extra + \
             list(c.extra_args)
 
     @property
@@ -82,6 +72,14 @@ class Member:
         self.daemon.start()
         return self
 
+    def wipe(self):
+        """Empty the data dir (the member must be stopped)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def move(self):
+        """A new raft port; takes effect at the next start (with an empty data dir)."""
+        self.raft_port = free_port()
+
     def client(self, token=None):
         return Client(self.daemon, token if token is not None else self.cluster.token)
 
@@ -92,45 +90,42 @@ class Member:
 
 
 class Cluster:
-    def __init__(self, tmp_path, size=3, request_timeout_ms=3000, extra_args=(), forward=False):
-        """forward: members get each other's API URLs (--peer-urls) and
-        forward to the leader; else followers answer 503."""
-        self.forward = forward
+    def __init__(self, tmp_path, size=3, request_timeout_ms=3000, extra_args=(), iam=None,
+                 restore_from=None):
+        """iam: share a running Iam (another cluster's) instead of starting one.
+        restore_from: a backup file every member loads when it leads."""
         self.tmp = tmp_path
         self.request_timeout_ms = request_timeout_ms
         self.extra_args = extra_args
-        iam_dir = tmp_path / "iam"
-        iam_dir.mkdir()
-        self.iam = Iam(iam_dir)
+        self.own_iam = iam is None
+        if iam is None:
+            iam_dir = tmp_path / "iam"
+            iam_dir.mkdir()
+            iam = Iam(iam_dir)
+        self.iam = iam
         self.members = []
         for i in range(1, size + 1):
             d = tmp_path / ("cf%d" % i)
             d.mkdir()
-            self.members.append(Member(self, i, free_port(), str(d)))
+            self.members.append(Member(self, i, free_port(), str(d), restore_from=restore_from))
         self.token = None
 
     def initial_cluster(self):
         return ",".join("%d=127.0.0.1:%d" % (m.id, m.raft_port) for m in self.members
                         if m.bootstrap)
 
-    def peer_args(self):
-        if not self.forward:
-            return []
-        urls = ",".join("%d=http://127.0.0.1:%d" % (m.id, m.daemon.fixed_port)
-                        for m in self.members)
-        return ["--peer-urls", urls]
-
-    def add_member(self):
+    def add_member(self, node_id=None):
         """Start a new empty member (--bootstrap=false) that waits to be added."""
-        node_id = max(m.id for m in self.members) + 1
-        d = self.tmp / ("cf%d" % node_id)
+        node_id = node_id or max(m.id for m in self.members) + 1
+        d = self.tmp / ("cf%d-%d" % (node_id, len(self.members)))
         d.mkdir()
         m = Member(self, node_id, free_port(), str(d), bootstrap=False)
         self.members.append(m)
         return m.start()
 
     def start(self):
-        self.iam.start()
+        if self.own_iam:
+            self.iam.start()
         admin = self.iam.create_user()
         self.iam.bind(admin.id, "system-admin")
         self.token = self.iam.token_for(admin)
@@ -147,7 +142,8 @@ class Cluster:
                 first = first or e
                 m.daemon.kill()
         try:
-            self.iam.stop()
+            if self.own_iam:
+                self.iam.stop()
         except BaseException as e:  # noqa: B902
             first = first or e
         if first is not None:
@@ -160,7 +156,8 @@ class Cluster:
         return [m for m in self.members if m.daemon.running()]
 
     def leader(self, timeout=10.0, exclude=()):
-        """The member every running member agrees leads, waiting for one."""
+        """The member every running member agrees leads, waiting for one and
+        for its API URL to reach them all (so followers can forward to it)."""
         deadline = time.monotonic() + timeout * timeout_scale()
         while time.monotonic() < deadline:
             seen = set()
@@ -170,7 +167,8 @@ class Cluster:
                 except Exception:  # noqa: BLE001 - a member may be starting
                     seen.add(None)
                     continue
-                seen.add((st.get("leader") or {}).get("id"))
+                lead = st.get("leader") or {}
+                seen.add(lead.get("id") if lead.get("api_url") else None)
             if len(seen) == 1:
                 lid = seen.pop()
                 if lid is not None and lid not in exclude:
@@ -199,3 +197,21 @@ def value_of(resp):
     """The value (bytes) of a 200 GET answer."""
     assert resp.status_code == 200, resp.text
     return unb64(resp.json()["kv"]["value"])
+
+
+def wait_for(fn, timeout=15.0, step=0.05):
+    """Poll fn() until it returns a true value, which is returned; an
+    AssertionError or KeyError counts as "not yet" until the deadline
+    (stretched for sanitizer builds), when the last one is raised."""
+    deadline = time.monotonic() + timeout * timeout_scale()
+    while True:
+        try:
+            result = fn()
+            if result:
+                return result
+        except (AssertionError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within %.0fs" % timeout)
+        time.sleep(step)

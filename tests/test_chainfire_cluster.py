@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from cfharness import API, Cluster, b64, get, put, unb64, value_of
-from ucharness import assert_error, expect, timeout_scale
+from cfharness import API, Cluster, b64, get, put, unb64, value_of, wait_for
+from ucharness import assert_error, binary, expect, run_once, timeout_scale
 
 pytestmark = pytest.mark.chainfire
 
@@ -21,21 +21,6 @@ def cluster(tmp_path):
         yield c
     finally:
         c.stop()
-
-
-def eventually(fn, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout * timeout_scale()
-    while True:
-        try:
-            result = fn()
-            if result:
-                return result
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %.0fs" % timeout)
-        time.sleep(step)
 
 
 def test_a_leader_is_elected_and_every_member_is_a_voter(cluster):
@@ -58,22 +43,24 @@ def test_put_on_leader_is_read_on_every_member(cluster):
     assert unb64(got["kv"]["value"]) == b"hello \x00\xff"
     assert got["kv"]["mod_revision"] == rev and got["kv"]["version"] == 1
     for m in cluster.members:
-        eventually(lambda m=m: value_of(get(m.client(), "greeting", serializable=True))
+        wait_for(lambda m=m: value_of(get(m.client(), "greeting", serializable=True))
                    == b"hello \x00\xff")
-    # A linearizable read on a follower is not forwarded yet: 503 naming the leader.
+    # A linearizable read on a follower is served by the leader.
     f = cluster.followers()[0]
     r = get(f.client(), "greeting")
-    err = assert_error(r, 503, "unavailable")
-    assert "leader is %d" % lead.id in err["message"]
+    assert value_of(r) == b"hello \x00\xff"
     assert r.headers.get("X-Chainfire-Leader") == str(lead.id)
 
 
-def test_write_to_a_follower_gets_503_naming_the_leader(cluster):
+def test_a_forwarded_request_is_never_forwarded_again(cluster):
+    """A request that already took its one hop and lands on a follower gets
+    503 naming the leader, and nothing is written."""
     lead = cluster.leader()
     f = cluster.followers()[0]
-    r = put(f.client(), "k", "v")
+    r = f.client().put(API + "/kv/" + b64("k") + "?forwarded=1", json={"value": b64("v")})
     err = assert_error(r, 503, "unavailable")
     assert "leader is %d" % lead.id in err["message"]
+    assert r.headers.get("X-Chainfire-Leader") == str(lead.id)
     assert_error(get(lead.client(), "k"), 404, "not_found")
 
 
@@ -125,7 +112,7 @@ def test_lease_expiry_deletes_its_key_on_every_member(cluster):
     expect(put(c, "plain", "stays"), 200)
     assert expect(c.get(API + "/leases/%d" % lid), 200)["keys"] == 1
     for m in cluster.members:
-        eventually(lambda m=m: get(m.client(), "session", serializable=True).status_code == 404)
+        wait_for(lambda m=m: get(m.client(), "session", serializable=True).status_code == 404)
     assert value_of(get(c, "plain")) == b"stays"
     assert_error(c.get(API + "/leases/%d" % lid), 404, "not_found")
     assert_error(put(c, "late", "x", lease=lid), 404, "not_found")
@@ -179,14 +166,14 @@ def test_kill_leader_under_writes_keeps_every_acknowledged_write(cluster):
     old = cluster.leader()
     w = Writer(cluster)
     w.start()
-    eventually(lambda: len(w.acked) >= 20)
+    wait_for(lambda: len(w.acked) >= 20)
     old.daemon.kill()  # SIGKILL
     t0 = time.monotonic()
     new = cluster.leader(timeout=10.0, exclude=(old.id,))
     elected_in = time.monotonic() - t0
     assert new.id != old.id
     before = len(w.acked)
-    eventually(lambda: len(w.acked) >= before + 20)
+    wait_for(lambda: len(w.acked) >= before + 20)
     w.stop.set()
     w.join(timeout=10)
     assert elected_in < 5.0 * timeout_scale(), "new leader took %.1fs" % elected_in
@@ -253,3 +240,19 @@ def test_value_size_limit_is_exact(cluster):
     assert value_of(get(c, "big")) == big
     assert_error(put(c, "big", big + b"x"), 413, "too_large")
     assert value_of(get(c, "big")) == big
+
+
+@pytest.mark.startup
+@pytest.mark.parametrize("args,message", [
+    (["--listen", "0.0.0.0"], "--advertise-url is required"),
+    (["--advertise-url", "ftp://x:1"], "--advertise-url must start with http://"),
+    (["--initial-cluster", "2=127.0.0.1:1,3=127.0.0.1:2"], "does not list this member"),
+    (["--initial-cluster", "1=127.0.0.1:1,1=127.0.0.1:2"], "member 1 is listed twice"),
+    (["--initial-cluster", "1=nowhere"], "'1=nowhere' is not id=host:port"),
+])
+def test_bad_cluster_options_stop_start_up(tmp_path, args, message):
+    cp = run_once(binary("chainfire"), ["--node-id", "1", "--data-dir", str(tmp_path / "d"),
+                                        "--iam-jwks-url", "http://127.0.0.1:9/keys"] + args)
+    assert cp.returncode == 2, cp.stderr_text
+    assert message in cp.stderr_text and len(cp.stderr_text.strip().splitlines()) == 1, \
+        cp.stderr_text

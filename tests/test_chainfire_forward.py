@@ -1,6 +1,7 @@
-"""chainfire followers forward writes and linearizable reads to the leader
-when started with --peer-urls; serializable reads stay local, and with no
-leader the client still gets 503 (docs/api/chainfire.md "Consistency")."""
+"""chainfire followers forward writes and linearizable reads to the leader at
+the API URL it published through the log; serializable reads stay local, and
+with no leader the client still gets 503 (docs/api/chainfire.md
+"Consistency")."""
 
 import pytest
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.chainfire
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cffwd"), forward=True)
+    c = Cluster(tmp_path_factory.mktemp("cffwd"))
     try:
         c.start()
         yield c

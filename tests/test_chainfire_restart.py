@@ -2,12 +2,10 @@
 keeps every key, revision and lease; a member that was down while the
 others took snapshots catches up (docs/api/chainfire.md)."""
 
-import time
-
 import pytest
 
-from cfharness import API, Cluster, b64, get, put, unb64, value_of
-from ucharness import expect, timeout_scale
+from cfharness import API, Cluster, b64, get, put, unb64, value_of, wait_for
+from ucharness import expect
 
 pytestmark = [pytest.mark.chainfire, pytest.mark.restart]
 
@@ -21,13 +19,6 @@ def cluster(tmp_path):
         yield c
     finally:
         c.stop()
-
-
-def wait_for(fn, timeout=15.0):
-    deadline = time.monotonic() + timeout * timeout_scale()
-    while not fn():
-        assert time.monotonic() < deadline, "condition not met within %.0fs" % timeout
-        time.sleep(0.05)
 
 
 def test_full_cluster_restart_keeps_keys_revisions_and_leases(cluster):

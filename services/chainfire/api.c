@@ -1,17 +1,15 @@
 /* api.c - chainfire's route table and handlers: keys (base64url in the
- * path), ranges, transactions, leases and cluster status. Writes go through
- * uc_repl_propose and reply from the commit callback (UC_HTTP_ASYNC);
- * reads wait for uc_repl_read_barrier unless ?serializable=true. */
-#include <inttypes.h>
+ * path), ranges, transactions, leases and watches; the cluster routes come
+ * from uc/replsvc.h. Writes go through uc_replsvc_propose and reply from the
+ * commit callback (UC_HTTP_ASYNC); reads wait for a read barrier unless
+ * ?serializable=true. A follower forwards both to the leader. */
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api.h"
 #include "uc/alloc.h"
-#include "uc/clock.h"
 #include "uc/crypto.h"
-#include "uc/httpc.h"
 #include "uc/json.h"
 #include "uc/log.h"
 
@@ -28,95 +26,6 @@ struct pending {
     json_t *arg; /* reads only; owned */
     int status;  /* writes: status of a success */
 };
-
-static int64_t deadline(const struct chainfire_server *s)
-{
-    return uc_clock_mono_ms(NULL) + s->timeout_ms;
-}
-
-/* ---- forwarding ---------------------------------------------------------- */
-
-static const char *peer_url(const struct chainfire_server *s, uint64_t id)
-{
-    for (size_t i = 0; i < s->npeers; i++)
-        if (s->peers[i].id == id)
-            return s->peers[i].url;
-    return NULL;
-}
-
-/* "?forwarded=1" plus the query parameters the forwarded routes read. */
-static void forward_query(struct uc_http_req *req, char *q, size_t n)
-{
-    static const char *const names[] = {"revision", "prefix"};
-    size_t used = (size_t)snprintf(q, n, "?forwarded=1");
-    for (size_t i = 0; i < 2 && used < n; i++) {
-        const char *v = uc_http_query(req, names[i]);
-        if (v && v[0] && strspn(v, "0123456789abcdefghijklmnopqrstuvwxyz") == strlen(v))
-            used += (size_t)snprintf(q + used, n - used, "&%s=%.32s", names[i], v);
-    }
-}
-
-/* Send the request to the leader and relay its answer. */
-static void forward_to(struct chainfire_server *s, struct uc_http_req *req, uint64_t leader,
-                       const char *base)
-{
-    char q[128], hdr[24];
-    struct uc_httpc_resp resp = {0};
-    const char *auth = uc_http_header(req, "Authorization");
-    struct uc_httpc_opts o = {.bearer = auth && !strncmp(auth, "Bearer ", 7) ? auth + 7 : NULL,
-                              .timeout_ms = (int)s->timeout_ms,
-                              .content_type = "application/json"};
-    forward_query(req, q, sizeof(q));
-    char *url = uc_asprintf("%s%s%s", base, req->path, q);
-    int rc = url ? uc_httpc_raw(req->method, url, req->raw_len ? req->raw_body : NULL, req->raw_len,
-                                &o, &resp, req->err)
-                 : UC_ENOMEM;
-    uc_free(url);
-    if (rc < 0) {
-        uc_http_error(req, rc == UC_ETIMEDOUT || rc == UC_ENOMEM ? rc : UC_EUNAVAIL,
-                      "forwarding to the leader (%" PRIu64 " at %s) failed: %s", leader, base,
-                      req->err);
-        return;
-    }
-    snprintf(hdr, sizeof(hdr), "%" PRIu64, leader);
-    /* The answer is complete without it; the header only tells who served it. */
-    (void)uc_http_add_header(req, "X-Chainfire-Leader", hdr);
-    if (uc_http_reply_data(req, (int)resp.status, resp.len ? "application/json" : NULL, resp.body,
-                           resp.len) < 0)
-        uc_warn("cannot relay the leader's answer");
-    uc_httpc_resp_clear(&resp);
-}
-
-/* True when the request was forwarded to the leader (and answered): this
- * member is a follower that knows the leader and its URL, and the request
- * was not forwarded to it already (no second hop). */
-static bool forwarded(struct chainfire_server *s, struct uc_http_req *req)
-{
-    uint64_t leader;
-    if (!s->npeers || uc_http_query(req, "forwarded") ||
-        uc_repl_leader(s->repl, &leader, NULL) < 0 || leader == s->id)
-        return false;
-    const char *base = peer_url(s, leader);
-    if (!base)
-        return false;
-    forward_to(s, req, leader, base);
-    return true;
-}
-
-/* Answer a failed raft request: 503 naming the leader when there is one. */
-static void reply_repl_error(struct chainfire_server *s, struct uc_http_req *req,
-                             const struct uc_repl_done *d)
-{
-    uint64_t id;
-    char addr[UC_REPL_ADDR_LEN], hdr[24];
-    if (d->status == UC_EUNAVAIL && uc_repl_leader(s->repl, &id, addr) == 0) {
-        snprintf(hdr, sizeof(hdr), "%" PRIu64, id);
-        /* The message names the leader too; the header only saves parsing. */
-        (void)uc_http_add_header(req, "X-Chainfire-Leader", hdr);
-    }
-    uc_http_error(req, d->status, "%s%s", d->msg,
-                  d->unknown ? " (the write may still be applied)" : "");
-}
 
 /* Answer with a command's result (stolen): its error, or `status`. */
 static void reply_result(struct uc_http_req *req, json_t *res, int status)
@@ -136,7 +45,7 @@ static void committed(void *ctx, const struct uc_repl_done *d)
 {
     struct pending *p = ctx;
     if (d->status < 0)
-        reply_repl_error(p->s, p->req, d);
+        uc_replsvc_reply_error(p->s->rs, p->req, d);
     else
         reply_result(p->req, d->result, p->status);
     uc_free(p);
@@ -145,7 +54,7 @@ static void committed(void *ctx, const struct uc_repl_done *d)
 /* Check `cmd` (stolen) and propose it; the reply comes from committed(). */
 static int propose(struct chainfire_server *s, struct uc_http_req *req, json_t *cmd, int status)
 {
-    if (forwarded(s, req)) {
+    if (uc_replsvc_forward(s->rs, req)) {
         json_decref(cmd);
         return 0;
     }
@@ -171,7 +80,7 @@ static void barrier_passed(void *ctx, const struct uc_repl_done *d)
 {
     struct pending *p = ctx;
     if (d->status < 0)
-        reply_repl_error(p->s, p->req, d);
+        uc_replsvc_reply_error(p->s->rs, p->req, d);
     else
         p->fn(p->s, p->req, p->arg);
     json_decref(p->arg);
@@ -190,7 +99,7 @@ static int read_at(struct chainfire_server *s, struct uc_http_req *req, read_fn 
 {
     if (!arg)
         return UC_ENOMEM;
-    if (local || forwarded(s, req)) {
+    if (local || uc_replsvc_forward(s->rs, req)) {
         if (local)
             fn(s, req, arg);
         json_decref(arg);
@@ -202,7 +111,7 @@ static int read_at(struct chainfire_server *s, struct uc_http_req *req, read_fn 
         return UC_ENOMEM;
     }
     *p = (struct pending){.s = s, .req = req, .fn = fn, .arg = arg};
-    int rc = uc_repl_read_barrier(s->repl, deadline(s), barrier_passed, p, req->err);
+    int rc = uc_replsvc_read_barrier(s->rs, barrier_passed, p, req->err);
     if (rc < 0) {
         json_decref(arg);
         uc_free(p);
@@ -549,172 +458,35 @@ static int h_watch(struct uc_http_req *req, void *ctx)
     return uc_http_reply_stream(req, 200, "application/x-ndjson", watch_next, watch_done, w);
 }
 
-/* ---- cluster ----------------------------------------------------------- */
+/* ---- cluster status and metrics ------------------------------------------ */
 
-static json_t *members_json(const struct uc_repl_status *st)
+static int status_fields(void *ctx, json_t *out)
 {
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < st->n_members; i++) {
-        const struct uc_repl_member *m = &st->members[i];
-        json_t *o = json_pack("{sIssss}", "id", (json_int_t)m->id, "address", m->addr, "role",
-                              uc_repl_member_role_name(m->role));
-        if (!o || json_array_append_new(arr, o) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-static json_t *status_json(struct chainfire_server *s, const struct uc_repl_status *st)
-{
+    struct chainfire_server *s = ctx;
     pthread_mutex_lock(&s->lock);
     int64_t rev = chainfire_kv_revision(s->kv), comp = chainfire_kv_compacted(s->kv);
     pthread_mutex_unlock(&s->lock);
-    json_t *leader = st->leader_id ? json_pack("{sIss}", "id", (json_int_t)st->leader_id, "address",
-                                               st->leader_addr)
-                                   : json_null();
-    json_t *members = members_json(st);
-    if (!leader || !members) {
-        json_decref(leader);
-        json_decref(members);
-        return NULL;
-    }
-    return json_pack(
-        "{sIsssIsosIsIsIsIsIsIsIsos{sIsIsIsI}}", "id", (json_int_t)st->id, "role",
-        uc_repl_role_name(st->role), "term", (json_int_t)st->term, "leader", leader, "commit_index",
-        (json_int_t)st->commit_index, "applied_index", (json_int_t)st->applied_index, "last_index",
-        (json_int_t)st->last_index, "snapshot_index", (json_int_t)st->snapshot_index,
-        "snapshot_term", (json_int_t)st->snapshot_term, "revision", (json_int_t)rev,
-        "compact_revision", (json_int_t)comp, "members", members, "stats", "proposals",
-        (json_int_t)st->stats.proposals, "batches", (json_int_t)st->stats.batches, "appends",
-        (json_int_t)st->stats.appends, "reads", (json_int_t)st->stats.reads);
-}
-
-static int h_status(struct uc_http_req *req, void *ctx)
-{
-    struct chainfire_server *s = ctx;
-    struct uc_repl_status st;
-    uc_repl_status(s->repl, &st);
-    json_t *out = status_json(s, &st);
-    return out ? uc_http_reply_json(req, 200, out) : UC_ENOMEM;
-}
-
-static int h_members(struct uc_http_req *req, void *ctx)
-{
-    struct chainfire_server *s = ctx;
-    struct uc_repl_status st;
-    uc_repl_status(s->repl, &st);
-    json_t *m = members_json(&st);
-    json_t *out = m ? json_pack("{so}", "members", m) : NULL;
-    return out ? uc_http_reply_json(req, 200, out) : UC_ENOMEM;
-}
-
-/* ---- membership -------------------------------------------------------- */
-
-static void changed(void *ctx, const struct uc_repl_done *d)
-{
-    struct pending *p = ctx;
-    if (d->status < 0) {
-        reply_repl_error(p->s, p->req, d);
-    } else {
-        struct uc_repl_status st;
-        uc_repl_status(p->s->repl, &st);
-        json_t *m = members_json(&st);
-        json_t *out = m ? json_pack("{so}", "members", m) : NULL;
-        if (!out)
-            uc_http_error(p->req, UC_ENOMEM, "out of memory");
-        else if (uc_http_reply_json(p->req, p->status, out) < 0)
-            uc_warn("cannot send a reply");
-    }
-    uc_free(p);
-}
-
-/* A membership call's common part: `rc` is what queuing it returned. */
-static int change_queued(int rc, struct pending *p)
-{
-    if (rc < 0) {
-        uc_free(p);
-        return rc;
-    }
-    return UC_HTTP_ASYNC;
-}
-
-static struct pending *change_ctx(struct chainfire_server *s, struct uc_http_req *req, int status)
-{
-    struct pending *p = uc_malloc(sizeof(*p));
-    if (p)
-        *p = (struct pending){.s = s, .req = req, .status = status};
-    return p;
-}
-
-static int member_param(struct uc_http_req *req, uint64_t *id)
-{
-    const char *v = uc_http_param(req, "id");
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (*end || n == 0 || v[0] == '-')
-        return uc_err_set(req->err, UC_EINVAL, "member id must be a positive integer");
-    *id = n;
+    if (json_object_set_new(out, "revision", json_integer(rev)) < 0 ||
+        json_object_set_new(out, "compact_revision", json_integer(comp)) < 0)
+        return UC_ENOMEM;
     return 0;
 }
 
-static int h_member_add(struct uc_http_req *req, void *ctx)
-{
-    static const struct uc_json_field fields[] = {
-        {"id", UC_JSON_INT, true, 1, INT64_MAX, NULL},
-        {"address", UC_JSON_STRING, true, 3, UC_REPL_ADDR_LEN - 1, NULL},
-        {NULL, UC_JSON_ANY, false, 0, 0, NULL},
-    };
-    struct chainfire_server *s = ctx;
-    int rc = uc_json_validate(req->body, fields, req->err);
-    if (rc < 0)
-        return rc;
-    struct pending *p = change_ctx(s, req, 201);
-    if (!p)
-        return UC_ENOMEM;
-    rc = uc_repl_add_learner(s->repl, (uint64_t)uc_json_int(req->body, "id", 0),
-                             uc_json_str(req->body, "address", ""), deadline(s), changed, p,
-                             req->err);
-    return change_queued(rc, p);
-}
-
-static int h_member_promote(struct uc_http_req *req, void *ctx)
+static void metrics(void *ctx, FILE *out)
 {
     struct chainfire_server *s = ctx;
-    uint64_t id;
-    int rc = member_param(req, &id);
-    struct pending *p = rc == 0 ? change_ctx(s, req, 200) : NULL;
-    if (rc < 0 || !p)
-        return rc < 0 ? rc : UC_ENOMEM;
-    return change_queued(uc_repl_promote(s->repl, id, deadline(s), changed, p, req->err), p);
-}
-
-static int h_member_remove(struct uc_http_req *req, void *ctx)
-{
-    struct chainfire_server *s = ctx;
-    uint64_t id;
-    int rc = member_param(req, &id);
-    struct pending *p = rc == 0 ? change_ctx(s, req, 200) : NULL;
-    if (rc < 0 || !p)
-        return rc < 0 ? rc : UC_ENOMEM;
-    return change_queued(uc_repl_remove(s->repl, id, deadline(s), changed, p, req->err), p);
-}
-
-static int h_transfer(struct uc_http_req *req, void *ctx)
-{
-    static const struct uc_json_field fields[] = {
-        {"id", UC_JSON_INT, false, 0, INT64_MAX, NULL},
-        {NULL, UC_JSON_ANY, false, 0, 0, NULL},
-    };
-    struct chainfire_server *s = ctx;
-    int rc = uc_json_validate(req->body, fields, req->err);
-    struct pending *p = rc == 0 ? change_ctx(s, req, 200) : NULL;
-    if (rc < 0 || !p)
-        return rc < 0 ? rc : UC_ENOMEM;
-    rc = uc_repl_transfer(s->repl, (uint64_t)uc_json_int(req->body, "id", 0), deadline(s), changed,
-                          p, req->err);
-    return change_queued(rc, p);
+    pthread_mutex_lock(&s->lock);
+    long long rev = (long long)chainfire_kv_revision(s->kv);
+    pthread_mutex_unlock(&s->lock);
+    fprintf(out,
+            "# HELP chainfire_revision The store's revision\n"
+            "# TYPE chainfire_revision gauge\nchainfire_revision %lld\n",
+            rev);
+    fprintf(out,
+            "# HELP chainfire_leases_expired_total Leases this member revoked on expiry\n"
+            "# TYPE chainfire_leases_expired_total counter\n"
+            "chainfire_leases_expired_total %lu\n",
+            atomic_load(&s->leases_expired));
 }
 
 /* ---- table ------------------------------------------------------------- */
@@ -734,49 +506,17 @@ static const struct uc_http_route routes[] = {
     {"GET", "/api/v1/leases/{id}", h_lease_get, 0, ANY, 0},
     {"POST", "/api/v1/leases/{id}/keepalive", h_lease_keepalive, 0, ANY, 0},
     {"DELETE", "/api/v1/leases/{id}", h_lease_revoke, 0, ANY, 0},
-    {"GET", "/api/v1/cluster/status", h_status, 0, SYS, 0},
-    {"GET", "/api/v1/cluster/members", h_members, 0, SYS, 0},
-    {"POST", "/api/v1/cluster/members", h_member_add, JSON, SYS, 0},
-    {"POST", "/api/v1/cluster/members/{id}/promote", h_member_promote, 0, SYS, 0},
-    {"DELETE", "/api/v1/cluster/members/{id}", h_member_remove, 0, SYS, 0},
-    {"POST", "/api/v1/cluster/leader", h_transfer, JSON, SYS, 0},
+    UC_REPLSVC_ROUTES,
 };
 
-static int ready(void *ctx, char err[UC_ERR_LEN])
-{
-    struct chainfire_server *s = ctx;
-    struct uc_repl_status st;
-    uc_repl_status(s->repl, &st);
-    if (st.role == UC_REPL_UNAVAILABLE)
-        return uc_err_set(err, UC_EUNAVAIL, "the raft member is not running");
-    return 0;
-}
+/* Query parameters the forwarded routes read. */
+static const char *const forward_query[] = {"revision", "prefix", NULL};
 
-static void metrics(void *ctx, FILE *out)
+void chainfire_api_hooks(struct uc_replsvc_config *cfg)
 {
-    struct chainfire_server *s = ctx;
-    struct uc_repl_status st;
-    uc_repl_status(s->repl, &st);
-    pthread_mutex_lock(&s->lock);
-    long long rev = (long long)chainfire_kv_revision(s->kv);
-    pthread_mutex_unlock(&s->lock);
-    fprintf(out,
-            "# HELP chainfire_is_leader 1 while this member leads\n"
-            "# TYPE chainfire_is_leader gauge\nchainfire_is_leader %d\n",
-            st.role == UC_REPL_LEADER);
-    fprintf(out,
-            "# HELP chainfire_revision The store's revision\n"
-            "# TYPE chainfire_revision gauge\nchainfire_revision %lld\n",
-            rev);
-    fprintf(out,
-            "# HELP chainfire_applied_index Last raft index applied\n"
-            "# TYPE chainfire_applied_index gauge\nchainfire_applied_index %llu\n",
-            (unsigned long long)st.applied_index);
-    fprintf(out,
-            "# HELP chainfire_leases_expired_total Leases this member revoked on expiry\n"
-            "# TYPE chainfire_leases_expired_total counter\n"
-            "chainfire_leases_expired_total %lu\n",
-            atomic_load(&s->leases_expired));
+    cfg->forward_query = forward_query;
+    cfg->status = status_fields;
+    cfg->metrics = metrics;
 }
 
 void chainfire_api_opts(struct chainfire_server *s, struct uc_http_opts *opts)
@@ -784,6 +524,4 @@ void chainfire_api_opts(struct chainfire_server *s, struct uc_http_opts *opts)
     opts->routes = routes;
     opts->nroutes = sizeof(routes) / sizeof(routes[0]);
     opts->ctx = s;
-    opts->ready = ready;
-    opts->metrics = metrics;
 }

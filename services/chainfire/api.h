@@ -5,9 +5,15 @@
 #define CHAINFIRE_API_H
 #include "server.h"
 #include "uc/http.h"
+#include "uc/replsvc.h"
 
-/* Fill the routes, ctx (s, borrowed for the server's life), ready and
- * metrics fields of opts; the caller sets the rest (authn included). */
+/* Fill the routes and ctx (s, borrowed for the server's life) of opts; the
+ * caller sets the rest (uc_replsvc_http_opts does most). */
 void chainfire_api_opts(struct chainfire_server *s, struct uc_http_opts *opts);
+
+/* Set the service's hooks in a module config: the query parameters a
+ * forwarded request keeps, the status fields (revision, compact_revision)
+ * and the chainfire_* metrics. */
+void chainfire_api_hooks(struct uc_replsvc_config *cfg);
 
 #endif /* CHAINFIRE_API_H */

@@ -108,8 +108,7 @@ struct uc_repl_sm chainfire_server_sm(struct chainfire_server *s)
 int chainfire_server_propose(struct chainfire_server *s, const char *cmd, size_t len, uc_repl_cb cb,
                              void *cb_ctx, char err[UC_ERR_LEN])
 {
-    int64_t deadline = uc_clock_mono_ms(NULL) + s->timeout_ms;
-    return uc_repl_propose(s->repl, cmd, len, deadline, cb, cb_ctx, err);
+    return uc_replsvc_propose(s->rs, cmd, len, cb, cb_ctx, err);
 }
 
 /* ---- lease clocks ------------------------------------------------------ */
@@ -289,7 +288,7 @@ static void *expiry_main(void *arg)
     struct uc_repl_status st;
     const struct timespec tick = {0, EXPIRY_TICK_MS * 1000000L};
     while (!atomic_load(&s->stopping)) {
-        uc_repl_status(s->repl, &st);
+        uc_repl_status(uc_replsvc_repl(s->rs), &st);
         if (st.role == UC_REPL_LEADER) {
             expire_tick(s);
             auto_compact(s);

@@ -1,6 +1,6 @@
 /* server.h - struct chainfire_server: one chainfire member (the replicated
- * KV store, its raft member, the leader's lease clocks). Built in main.c and
- * handed to every handler through uc_http_opts.ctx. The store is guarded by
+ * KV store, its replicated-service module, the leader's lease clocks). Built
+ * in main.c and handed to every handler through uc_http_opts.ctx. The store is guarded by
  * `lock` (raft's loop thread applies, HTTP threads read serializably); the
  * lease clocks by `lease_lock`. */
 #ifndef CHAINFIRE_SERVER_H
@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "kv.h"
-#include "uc/repl.h"
+#include "uc/replsvc.h"
 
 /* When the leader lets a lease expire (its own monotonic clock). */
 struct chainfire_lease_clock {
@@ -21,47 +21,37 @@ struct chainfire_lease_clock {
     bool revoking; /* a revoke is in flight */
 };
 
-#define CHAINFIRE_URL_LEN 256
-
-/* Where a member's API is, for forwarding to the leader. */
-struct chainfire_peer_url {
-    uint64_t id;
-    char url[CHAINFIRE_URL_LEN]; /* "http://host:port", no trailing slash */
-};
-
 struct chainfire_server {
+    /* First member: the cluster routes of uc/replsvc.h find the module here.
+     * Thread-safe; NULL until started. */
+    struct uc_replsvc *rs;
     struct chainfire_kv *kv; /* guarded by lock */
     pthread_mutex_t lock;
-    struct uc_repl *repl; /* thread-safe; NULL until started */
     struct chainfire_kv_limits limits;
-    int64_t timeout_ms; /* deadline of one request */
     pthread_mutex_t lease_lock;
     struct chainfire_lease_clock *clocks; /* guarded by lease_lock */
     size_t nclocks, cclocks;
     pthread_t expiry;
     bool expiry_running;
     atomic_bool stopping;
-    atomic_ulong leases_expired;                          /* revokes proposed by the expiry timer */
-    uint64_t id;                                          /* this member's raft id */
-    struct chainfire_peer_url peers[UC_REPL_MAX_MEMBERS]; /* set before serving */
-    size_t npeers;                                        /* 0: never forward */
-    int64_t compact_retain; /* revisions kept by auto-compaction; 0: off */
-    atomic_bool compacting; /* an auto-compaction is in flight */
+    atomic_ulong leases_expired; /* revokes proposed by the expiry timer */
+    int64_t compact_retain;      /* revisions kept by auto-compaction; 0: off */
+    atomic_bool compacting;      /* an auto-compaction is in flight */
 };
 
-/* Set up the store and the locks (repl stays NULL). Errors: UC_ENOMEM,
+/* Set up the store and the locks (rs stays NULL). Errors: UC_ENOMEM,
  * UC_EIO (a mutex could not be created). On failure nothing is left. */
 UC_MUSTCHECK int chainfire_server_init(struct chainfire_server *s, char err[UC_ERR_LEN]);
 /* Stop the expiry thread and free what init and the clocks hold (not the
- * repl member: main stops the expiry thread, then destroys the member,
- * then calls this). */
+ * module: main stops the expiry thread, then destroys the module, then
+ * calls this). */
 void chainfire_server_deinit(struct chainfire_server *s);
 
-/* The state machine for uc_repl_config.sm, with ctx = s. */
+/* The state machine for uc_replsvc_config.sm, with ctx = s. */
 struct uc_repl_sm chainfire_server_sm(struct chainfire_server *s);
 
-/* Propose `len` bytes of command JSON at `cmd` (copied) with the server's
- * request deadline. Returns and calls back as uc_repl_propose. */
+/* Propose `len` bytes of command JSON at `cmd` (copied) with the request
+ * deadline. Returns and calls back as uc_replsvc_propose. */
 UC_MUSTCHECK int chainfire_server_propose(struct chainfire_server *s, const char *cmd, size_t len,
                                           uc_repl_cb cb, void *cb_ctx, char err[UC_ERR_LEN]);
 
@@ -72,7 +62,7 @@ UC_MUSTCHECK int chainfire_server_propose(struct chainfire_server *s, const char
  * Errors: UC_EIO. */
 UC_MUSTCHECK int chainfire_server_start_expiry(struct chainfire_server *s, char err[UC_ERR_LEN]);
 
-/* Stop and join the expiry thread (before the repl member is stopped);
+/* Stop and join the expiry thread (before the module is stopped);
  * idempotent. */
 void chainfire_server_stop_expiry(struct chainfire_server *s);
 
