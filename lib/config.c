@@ -36,6 +36,7 @@ struct load {
     struct slot *slots;
     const char *config_path; /* borrowed from argv or the environment */
     json_t *file;            /* the parsed config file, or NULL */
+    bool check_only;         /* --check-config: validate, report, commit nothing */
 };
 
 /* "UC_" + service + "_" + suffix, upper-cased with '-' as '_'. */
@@ -210,6 +211,12 @@ static int parse_argv(struct load *ld, int argc, char **argv, char *err)
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         if (eq && (size_t)(eq - a) < strlen(shown))
             shown[eq - a] = '\0'; /* name the flag, not its value */
+        if (len == 12 && strncmp(name, "check-config", 12) == 0) {
+            if (eq)
+                return uc_err_set(err, UC_EINVAL, "--check-config: takes no value");
+            ld->check_only = true;
+            continue;
+        }
         bool is_config = len == 6 && strncmp(name, "config", 6) == 0;
         long k = is_config ? -1 : find_opt(ld, name, len);
         if (!is_config && k < 0)
@@ -321,6 +328,14 @@ static void commit(const struct load *ld, void *target)
     }
 }
 
+/* --check-config succeeded: say so where --help would print; the caller
+ * exits 0 as it does after --help, so no daemon needs code of its own. */
+static int report_ok(void)
+{
+    fputs("config ok\n", stdout);
+    return UC_EHELP;
+}
+
 int uc_config_load(void *target, const struct uc_config_opt *opts, const char *service, int argc,
                    char **argv, char err[UC_ERR_LEN])
 {
@@ -339,7 +354,9 @@ int uc_config_load(void *target, const struct uc_config_opt *opts, const char *s
         rc = load_file(&ld, err);
     for (size_t k = 0; rc == 0 && k < ld.n; k++)
         rc = resolve(&ld, k, err);
-    if (rc == 0)
+    if (rc == 0 && ld.check_only)
+        rc = report_ok();
+    else if (rc == 0)
         commit(&ld, target);
     for (size_t k = 0; k < ld.n; k++)
         uc_free(ld.slots[k].s);
@@ -388,6 +405,8 @@ void uc_config_usage(const struct uc_config_opt *opts, const char *service, void
     for (const struct uc_config_opt *o = opts; o->name; o++)
         usage_line(f, o, service);
     fprintf(f, "  %-30s env %s\n      JSON file with options.\n", "--config FILE", env);
+    fprintf(f, "  --check-config\n      Check the options, print \"config ok\" and exit 0, or the "
+               "error and exit 2.\n");
     fprintf(f, "  -h, --help\n      Print this help and exit.\n");
 }
 

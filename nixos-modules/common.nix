@@ -1,7 +1,8 @@
 # common.nix - what every UltraCloud service module shares: the options each
-# daemon has (enable, package, listen, port, dataDir, extraFlags,
+# daemon has (enable, package, listen, port, dataDir, settings, extraFlags,
 # openFirewall), secret-path options with their "not in the Nix store"
-# assertions, and the hardened systemd unit every daemon gets.
+# assertions, defaults taken from the node's cluster document, and the
+# hardened systemd unit every daemon gets.
 # Usage: common = import ./common.nix { inherit lib; };
 { lib }:
 let
@@ -25,7 +26,7 @@ rec {
       listen = mkOption {
         type = types.str;
         default = "127.0.0.1";
-        example = "0.0.0.0";
+        example = "10.0.0.11";
         description = "Address the ${name} API binds to.";
       };
 
@@ -40,14 +41,36 @@ rec {
         default = "/var/lib/ultracloud/${name}";
         description = ''
           Where ${name} keeps its state. Must lie under /var/lib: systemd
-          creates it (StateDirectory=) owned by the service's dynamic user.
+          creates it (StateDirectory=) owned by the service's dynamic user,
+          and it is the only place the service may write.
         '';
       };
 
       openFirewall = mkOption {
         type = types.bool;
         default = false;
-        description = "Open `port` in the firewall.";
+        defaultText = lib.literalMD "`true` for a cluster node that does not listen on loopback";
+        description = "Open the service's ports in the firewall.";
+      };
+
+      settings = mkOption {
+        type = types.attrsOf (
+          types.oneOf [
+            types.str
+            types.int
+            types.bool
+          ]
+        );
+        default = { };
+        example = {
+          log_level = "debug";
+          access_log = true;
+        };
+        description = ''
+          Further ${name} options, named as its JSON config file names them
+          (`${name} --help`, with - as _); each becomes a flag. A cluster
+          document's extra options for this node land here.
+        '';
       };
 
       extraFlags = mkOption {
@@ -57,7 +80,7 @@ rec {
           "--log-level"
           "debug"
         ];
-        description = "Further command-line flags for ${name} (see `${name} --help`).";
+        description = "Further command-line flags for ${name}, after those of `settings`.";
       };
     };
 
@@ -67,20 +90,27 @@ rec {
     description:
     mkOption {
       type = types.str;
-      example = "/run/keys/ultracloud/secret";
+      example = "/etc/ultracloud/secrets/secret";
       description = ''
-        ${description} A file outside the Nix store, readable by root;
-        systemd hands it to the daemon as a credential.
+        ${description} An absolute path outside the Nix store, readable by
+        root; systemd hands the file to the daemon as a credential.
       '';
     };
 
-  # Assertions that each secret option named in `names` lies outside the store.
+  # Assertions that each secret option named in `names` is an absolute path
+  # outside the store.
   secretAssertions =
     service: cfg: names:
-    map (n: {
-      assertion = !(lib.hasPrefix builtins.storeDir cfg.${n});
-      message = "services.ultracloud.${service}.${n} (${cfg.${n}}) is in the Nix store, which every user can read; keep the secret elsewhere (e.g. /run/keys or /etc/ultracloud) and give its path as a string.";
-    }) names;
+    lib.concatMap (n: [
+      {
+        assertion = !(lib.hasPrefix builtins.storeDir cfg.${n});
+        message = "services.ultracloud.${service}.${n} (${cfg.${n}}) is in the Nix store, which every user can read; keep the secret elsewhere (e.g. /etc/ultracloud/secrets) and give its path as a string.";
+      }
+      {
+        assertion = lib.hasPrefix "/" cfg.${n};
+        message = "services.ultracloud.${service}.${n} (${cfg.${n}}) must be an absolute path.";
+      }
+    ]) names;
 
   dataDirAssertion = service: cfg: {
     assertion = lib.hasPrefix "/var/lib/" cfg.dataDir;
@@ -93,6 +123,37 @@ rec {
   # LoadCredential= entries: each secret option `opt` becomes credential
   # `id`, which the daemon reads as %d/<id>.
   credentials = cfg: ids: lib.mapAttrsToList (opt: id: "${id}:${cfg.${opt}}") ids;
+
+  # Defaults for a service from this node's entry of the cluster document
+  # (`doc`: the daemon's config object there, or null off a cluster).
+  # `keys` maps the document's option names to this module's options; other
+  # keys become `settings`. mkDefault throughout, so the machine's own
+  # configuration still wins. The attribute names never depend on `doc`:
+  # the module system reads them before it evaluates the mkIf around this.
+  clusterDefaults =
+    keys: doc:
+    let
+      d = if doc == null then { } else doc;
+    in
+    lib.mapAttrs' (k: o: lib.nameValuePair o (lib.mkIf (d ? ${k}) (lib.mkDefault d.${k}))) keys
+    // {
+      enable = lib.mkDefault true;
+      openFirewall = lib.mkDefault (!(lib.hasPrefix "127." (d.listen or "127.0.0.1")));
+      # Per option, so a machine that adds one setting keeps the others.
+      settings = lib.mapAttrs (_: lib.mkDefault) (removeAttrs d (builtins.attrNames keys));
+    };
+
+  # A value as systemd's ExecStart= reads it literally: % starts a
+  # specifier and $ a variable, so both are doubled.
+  unitArg = v: lib.replaceStrings [ "%" "$" ] [ "%%" "$$" ] v;
+
+  # settings -> [ "--log-level=debug" ... ] (booleans as true/false).
+  settingsFlags = lib.mapAttrsToList (
+    k: v:
+    "--${lib.replaceStrings [ "_" ] [ "-" ] k}=${
+      unitArg (if builtins.isBool v then lib.boolToString v else toString v)
+    }"
+  );
 
   # serviceConfig for every daemon: restart on failure, and a dynamic user
   # with no capabilities on a read-only system with nothing it does not need.
@@ -137,22 +198,27 @@ rec {
   };
 
   # The systemd unit of a daemon: `args` is its command line after the
-  # binary; `extra` adds or overrides serviceConfig entries.
+  # binary (systemd specifiers such as %d allowed); settings and extraFlags
+  # follow, so they win over args. `extra` adds serviceConfig entries; units
+  # in `after` are ordered before this one and wanted by it.
   mkService =
     {
       name,
       description,
       cfg,
       args,
+      after ? [ ],
       extra ? { },
     }:
     {
       inherit description;
       wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ];
+      wants = [ "network-online.target" ] ++ after;
+      after = [ "network-online.target" ] ++ after;
       serviceConfig = baseServiceConfig // {
-        ExecStart = lib.escapeShellArgs ([ "${cfg.package}/bin/${name}" ] ++ args ++ cfg.extraFlags);
+        ExecStart = lib.escapeShellArgs (
+          [ "${cfg.package}/bin/${name}" ] ++ args ++ settingsFlags cfg.settings ++ cfg.extraFlags
+        );
         StateDirectory = stateDirectory cfg;
       } // extra;
     };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - what `make test` runs: build, unit and integration tests, the
 # same under ASan+UBSan, unit tests under valgrind, cppcheck, clang-format
-# and the Nix parse check. Each step is timed and logs to
+# and the Nix checks (scripts/nix-check.sh). Each step is timed and logs to
 # work/test-logs/<step>.log; a failing step shows its log's tail. The end is
 # a table of steps and one line "total: N passed, M failed".
 #
@@ -136,9 +136,9 @@ trap on_interrupt INT TERM
 nix_check()
 {
     if command -v nix-instantiate >/dev/null 2>&1; then
-        step nix-parse plain 120 scripts/nix-check.sh
+        step nix plain 120 scripts/nix-check.sh build
     else
-        skip nix-parse "nix-instantiate not installed"
+        skip nix "nix-instantiate not installed"
     fi
 }
 

@@ -350,6 +350,58 @@ START_TEST(help_prints_usage_and_returns_ehelp)
 }
 END_TEST
 
+static int check_good(void) { return LOAD("--check-config", "--admin-token=t", "--debug"); }
+static int check_bad(void) { return LOAD("--check-config", "--listen-port=0", "--admin-token=t"); }
+static int check_missing(void) { return LOAD("--check-config"); }
+
+START_TEST(check_config_reports_ok_and_writes_nothing)
+{
+    char out[256];
+    ck_assert_int_eq(capture_stdout(out, sizeof(out), check_good), UC_EHELP);
+    ck_assert_str_eq(out, "config ok\n");
+    ck_assert_ptr_null(c.token);
+    ck_assert_ptr_null(c.bind);
+    ck_assert(!c.debug);
+}
+END_TEST
+
+START_TEST(check_config_fails_like_a_normal_start)
+{
+    char out[256];
+    ck_assert_int_eq(capture_stdout(out, sizeof(out), check_bad), UC_EINVAL);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(err, "--listen-port: must be an integer from 1 to 65535 (got '0')");
+    ck_assert_int_eq(capture_stdout(out, sizeof(out), check_missing), UC_EINVAL);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(err, "--admin-token is required (or set UC_TEST_SVC_ADMIN_TOKEN, or "
+                          "\"admin_token\" in the config file)");
+}
+END_TEST
+
+START_TEST(check_config_reads_the_file)
+{
+    char out[256];
+    write_file("{\"admin_token\": \"t\", \"listen_port\": 7300}");
+    ck_assert_int_eq(setenv("UC_TEST_SVC_CONFIG", file_path, 1), 0);
+    ck_assert_int_eq(capture_stdout(out, sizeof(out), check_missing), UC_EHELP);
+    ck_assert_str_eq(out, "config ok\n");
+    ck_assert_int_eq(unlink(file_path), 0);
+    write_file("{\"admin_token\": \"t\", \"advertise_url\": \"x\"}");
+    ck_assert_int_eq(setenv("UC_TEST_SVC_CONFIG", file_path, 1), 0);
+    ck_assert_int_eq(capture_stdout(out, sizeof(out), check_missing), UC_EINVAL);
+    ck_assert_str_eq(out, "");
+    ck_assert_ptr_nonnull(strstr(err, ": unknown key 'advertise_url'"));
+}
+END_TEST
+
+START_TEST(check_config_takes_no_value)
+{
+    ck_assert_int_eq(LOAD("--check-config=yes", "--admin-token=t"), UC_EINVAL);
+    ck_assert_str_eq(err, "--check-config: takes no value");
+    ck_assert_ptr_null(c.token);
+}
+END_TEST
+
 START_TEST(usage_lists_flag_env_default_and_help)
 {
     char *buf = NULL;
@@ -368,6 +420,7 @@ START_TEST(usage_lists_flag_env_default_and_help)
         "      Bootstrap admin token.\n",
         "  --workers N                    env UC_TEST_SVC_WORKERS\n",
         "  --config FILE                  env UC_TEST_SVC_CONFIG\n",
+        "  --check-config\n",
         "  -h, --help",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -472,6 +525,12 @@ int main(void)
     tcase_add_test(tc, failure_leaves_target_untouched);
     tcase_add_test(tc, out_of_memory_is_clean_at_every_step);
     tcase_add_test(tc, help_prints_usage_and_returns_ehelp);
+    suite_add_tcase(s, tc);
+    tc = fixture_tcase("check_config");
+    tcase_add_test(tc, check_config_reports_ok_and_writes_nothing);
+    tcase_add_test(tc, check_config_fails_like_a_normal_start);
+    tcase_add_test(tc, check_config_reads_the_file);
+    tcase_add_test(tc, check_config_takes_no_value);
     suite_add_tcase(s, tc);
     tc = fixture_tcase("usage");
     tcase_add_test(tc, usage_lists_flag_env_default_and_help);

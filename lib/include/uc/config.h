@@ -16,7 +16,8 @@ enum uc_config_type {
     UC_CFG_BOOL,   /* bool; true/false/1/0/yes/no in any case; a bare flag means true */
 };
 
-/* One option. "config" and "help" are taken by the built-in flags. */
+/* One option. "config", "check-config" and "help" are taken by the built-in
+ * flags. */
 struct uc_config_opt {
     const char *name; /* flag "--listen-port", env UC_IAM_LISTEN_PORT, JSON "listen_port" */
     enum uc_config_type type;
@@ -39,15 +40,20 @@ struct uc_config_opt {
  * UC_<SERVICE>_CONFIG; it holds one JSON object (at most 1 MiB) whose keys
  * are option names with - as _ and whose values have the option's JSON
  * type (string, integer, true/false; null means unset). "--help" or "-h"
- * anywhere prints uc_config_usage to stdout and stops.
+ * anywhere prints uc_config_usage to stdout and stops. "--check-config"
+ * (no value) runs every check below, then prints "config ok" to stdout and
+ * stops without writing `target`: a daemon's --check-config thus checks
+ * its option table (types, bounds, required options, file keys), not what
+ * it does with the values later (reading secrets, parsing peer lists).
  *
  * On success every option is written to `target` (strings as new
  * allocations freed by uc_config_free; an unset option without default is
  * NULL, 0 or false). On any failure `target` is not touched at all.
- * Errors: UC_EHELP (help printed: exit 0); UC_EINVAL with one line in err
- * naming the option and the problem, e.g. "--listen-port: must be an
- * integer from 1 to 65535 (got 'abc')", "unknown option '--prot' (see
- * --help)", "--admin-token is required (or set UC_IAM_ADMIN_TOKEN, or
+ * Errors: UC_EHELP (help or "config ok" printed, `target` untouched: exit
+ * 0); UC_EINVAL with one line in err naming the option and the problem,
+ * e.g. "--listen-port: must be an integer from 1 to 65535 (got 'abc')",
+ * "unknown option '--prot' (see --help)", "--check-config: takes no
+ * value", "--admin-token is required (or set UC_IAM_ADMIN_TOKEN, or
  * \"admin_token\" in the config file)", "<file>: unknown key 'x'" (exit 2);
  * UC_ENOENT, UC_EIO, UC_E2BIG for a config file that cannot be read (as
  * uc_config_read_file); UC_ENOMEM. */
