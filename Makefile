@@ -29,8 +29,10 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB_A := $(BUILD)/lib/libcommon.a
 LIB_TESTS := $(patsubst lib/tests/%.c,$(BUILD)/tests/lib/%,$(wildcard lib/tests/test_*.c))
 
-SERVICES := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
-BINS := $(addprefix $(BUILD)/bin/,$(SERVICES))
+# A service folder with C files gets lib<svc>.a and its tests; a daemon only
+# once it has a main.c (so a service's core can land before its daemon).
+SERVICES := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/*.c)))))
+BINS := $(addprefix $(BUILD)/bin/,$(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c))))
 
 all: $(LIB_A) $(BINS) unit-tests
 

@@ -1,0 +1,184 @@
+/* db.h - flaredb's state machine: one SQLite database that every member
+ * changes only by applying the same log entries (JSON commands) in order,
+ * plus the reads, checks and snapshots around it. No HTTP here.
+ *
+ * The one idea: every write is decided by the bytes of its entry alone.
+ * Statements are checked twice with the same rules (an SQLite authorizer):
+ * by the leader before proposing, for a precise 400, and again inside apply,
+ * where a refused statement becomes the same error result on every member.
+ * See docs/api/flaredb-db.md for the command format and determinism rules.
+ *
+ * Thread-safety: apply, snapshot, restore and close run on one thread (raft's
+ * loop thread), never concurrently with each other. check, query, tables,
+ * kv_get, kv_scan and applied may run on any thread, concurrently with them
+ * and with each other: they use a pool of read connections, and WAL lets
+ * them read while apply writes. */
+#ifndef FLAREDB_DB_H
+#define FLAREDB_DB_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uc/clock.h"
+#include "uc/err.h"
+#include "uc/repl.h"
+
+#define FLAREDB_DB_MAX_STATEMENTS 100  /* statements in one request */
+#define FLAREDB_DB_MAX_NS 64           /* namespace bytes, [a-z0-9_.-] */
+#define FLAREDB_DB_MAX_KEY 4096        /* key bytes (after base64url decoding) */
+#define FLAREDB_DB_MAX_SCAN 10000      /* largest scan limit */
+#define FLAREDB_DB_MAX_TXN_OPS 1024    /* operations in one kv_txn */
+#define FLAREDB_DB_APPLY_MAX_ROWS 1000 /* rows one statement may return inside a write */
+/* VM instructions one statement may execute inside a write when the command
+ * names no "max_steps" (about a second of work). A count, not a time, so
+ * every member stops a runaway write at the same point. */
+#define FLAREDB_DB_DEFAULT_STEPS 100000000LL
+#define FLAREDB_DB_MAX_STEPS (1LL << 40)
+
+struct flaredb_db; /* opaque */
+
+struct flaredb_db_config {
+    const char *path;             /* database file (created when missing); copied */
+    unsigned readers;             /* read connections; 0: 4 */
+    unsigned time_limit_ms;       /* wall-clock bound of one read request; 0: 5000 */
+    size_t max_rows;              /* rows one read statement may return; 0: 10000 */
+    unsigned busy_timeout_ms;     /* wait on another process's lock; 0: 5000 */
+    size_t max_value;             /* KV value bytes flaredb_db_check accepts; 0: 1 MiB */
+    const struct uc_clock *clock; /* time limit clock; NULL: the system's; borrowed */
+};
+
+/* What a command does, in increasing order of the permission it needs. */
+enum flaredb_db_class {
+    FLAREDB_DB_READ,            /* read-only statements only */
+    FLAREDB_DB_WRITE,           /* data changes (and KV operations) */
+    FLAREDB_DB_DDL_ADDITIVE,    /* CREATE TABLE/INDEX/VIEW/TRIGGER, ALTER TABLE ADD COLUMN */
+    FLAREDB_DB_DDL_DESTRUCTIVE, /* DROP ..., ALTER TABLE RENAME / DROP COLUMN */
+};
+
+/* flaredb_db_check's findings. Release with flaredb_db_verdict_clear. */
+struct flaredb_db_verdict {
+    enum flaredb_db_class cls; /* the highest class of any statement */
+    /* Names of the tables and views the statements touch, as SQLite resolved
+     * them (table-valued functions such as json_each included), each once;
+     * an empty array for KV commands. Owned (a jansson reference). */
+    json_t *tables;
+};
+
+/* Open (creating when missing) the database at cfg->path and its read
+ * connections: WAL, synchronous=NORMAL (raft's log is the durable copy, see
+ * docs/api/flaredb-db.md), foreign keys on. On success *out owns the handle
+ * (free with flaredb_db_close); on failure *out is untouched.
+ * Errors: UC_EINVAL (no path, a file of another format), UC_EIO (cannot
+ * open, create or read it; WAL unavailable), UC_EUNAVAIL (locked by another
+ * process past the busy timeout), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_open(struct flaredb_db **out, const struct flaredb_db_config *cfg,
+                                 char err[UC_ERR_LEN]);
+
+/* Close every connection and free the handle; NULL is a no-op. No other call
+ * may be running or follow. */
+void flaredb_db_close(struct flaredb_db *db);
+
+/* Log index of the last entry applied (0 for a new database). */
+uint64_t flaredb_db_applied(struct flaredb_db *db);
+
+/* Check a command (borrowed) as the leader does before proposing it: its
+ * shape, its sizes, and for SQL each statement prepared against the current
+ * schema with the determinism and access rules. A statement that cannot be
+ * prepared because an earlier statement of the same request creates what it
+ * names is classified by its first keyword and left to apply, which runs the
+ * same rules. Fills *out (caller clears it) on success; untouched on failure.
+ * Errors: UC_EINVAL (malformed command, SQLite's parse error, two statements
+ * in one string, a non-deterministic function, ATTACH, VACUUM, a PRAGMA
+ * outside the read-only list, transaction control, TEMP objects; err names
+ * the statement as "statements[i]"), UC_EFORBIDDEN (an internal _flaredb_
+ * table), UC_E2BIG (a KV value over max_value), UC_EUNAVAIL (no read
+ * connection free within the time limit, or the database is unusable after
+ * a failed restore), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_check(struct flaredb_db *db, const json_t *cmd,
+                                  struct flaredb_db_verdict *out, char err[UC_ERR_LEN]);
+
+/* Release what a verdict owns; a zeroed verdict is fine. */
+void flaredb_db_verdict_clear(struct flaredb_db_verdict *v);
+
+/* Lower-case name of a class ("read", "write", "ddl_additive",
+ * "ddl_destructive"); never NULL. */
+const char *flaredb_db_class_name(enum flaredb_db_class cls);
+
+/* Apply log entry `index` (`len` bytes of JSON at `cmd`, borrowed) in one
+ * SQLite transaction that also records `index` as applied. Entries at or
+ * below the applied index are skipped (0, *result NULL): after a restart raft
+ * replays entries the file already holds. Otherwise *result is a new JSON
+ * object the caller releases: the answer ({"results":[...]} for SQL, see the
+ * doc for KV), or, when the command failed for a reason every member shares
+ * (malformed, a statement SQLite refuses, a failed compare), an object with
+ * "error": {"code": <UC_E* int>, "message": "...", ...}: nothing of the
+ * command changed, but the entry counts as applied.
+ * Errors: UC_EIO, UC_EUNAVAIL, UC_ENOMEM: a local failure (disk,
+ * memory, a lock held by another process); nothing changed, not even the
+ * applied index, and *result is untouched. */
+UC_MUSTCHECK int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len,
+                                  uint64_t index, json_t **result);
+
+/* Run a read-only SQL request (`req` borrowed: a "sql" command object, with
+ * or without "op") on a read connection, all statements in one read
+ * transaction, bounded by the time limit and max_rows. On success *out is a
+ * new object {"results":[...]} the caller releases; untouched on failure.
+ * Errors: UC_EINVAL (as flaredb_db_check, plus a statement that is not
+ * read-only, or SQLite's run-time error), UC_EFORBIDDEN, UC_ETIMEDOUT (the
+ * time limit passed; err names the statement), UC_E2BIG (a statement
+ * returned more than max_rows rows), UC_EUNAVAIL, UC_EIO, UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_query(struct flaredb_db *db, const json_t *req, json_t **out,
+                                  char err[UC_ERR_LEN]);
+
+/* The user tables and views with their columns, by name: *out is a new
+ * object {"tables":[{"name","type":"table"|"view","columns":[{"name",
+ * "type","notnull":bool,"pk":int}]}]} without flaredb's and SQLite's own.
+ * Errors: UC_EUNAVAIL, UC_EIO, UC_ENOMEM (outputs untouched). */
+UC_MUSTCHECK int flaredb_db_tables(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN]);
+
+/* Key `key` (`klen` bytes, borrowed) of namespace `ns`: *out is a new object
+ * {"key","value" (base64url),"revision","version","create_revision"}.
+ * Errors: UC_EINVAL (bad namespace or key length), UC_ENOENT, UC_EUNAVAIL,
+ * UC_EIO, UC_ENOMEM. Outputs untouched on failure. */
+UC_MUSTCHECK int flaredb_db_kv_get(struct flaredb_db *db, const char *ns, const void *key,
+                                   size_t klen, json_t **out, char err[UC_ERR_LEN]);
+
+/* Keys of namespace `ns` in byte order from one consistent read. `req`
+ * (borrowed) may hold "prefix", "start" (inclusive), "end" (exclusive),
+ * "after" and "page_token" (both exclusive; the token is the base64url of the
+ * last key of the previous page), all base64url, and "limit" (1..10000,
+ * default 100). *out is a new object {"items":[records as kv_get],
+ * "more":bool, "next_page_token" (when more), "revision": the namespace's}.
+ * Errors: UC_EINVAL (unknown field, bad base64url, limit out of range),
+ * UC_ETIMEDOUT (past the time limit), UC_EUNAVAIL, UC_EIO, UC_ENOMEM.
+ * Outputs untouched on failure. */
+UC_MUSTCHECK int flaredb_db_kv_scan(struct flaredb_db *db, const char *ns, const json_t *req,
+                                    json_t **out, char err[UC_ERR_LEN]);
+
+/* A consistent copy of the whole database as of the last applied entry: on
+ * success *buf is a new buffer of *len bytes (an SQLite file image) freed
+ * with uc_free; untouched on failure. Errors: UC_EIO, UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_snapshot(struct flaredb_db *db, void **buf, size_t *len,
+                                     char err[UC_ERR_LEN]);
+
+/* Replace the whole database by a copy flaredb_db_snapshot made (`len` bytes
+ * at `buf`, borrowed), taken at log index `index`, which becomes the applied
+ * index. The image is written to "<path>.restore", checked, synced and
+ * renamed over the file; reads wait meanwhile. On failure before the rename
+ * the database is unchanged.
+ * Errors: UC_EINVAL (not a flaredb database image, or a corrupt one),
+ * UC_EIO (cannot write or reopen; after a failed reopen the handle answers
+ * UC_EUNAVAIL until closed), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_restore(struct flaredb_db *db, const void *buf, size_t len,
+                                    uint64_t index, char err[UC_ERR_LEN]);
+
+/* The state machine for uc_repl_create: apply is flaredb_db_apply (results
+ * are json_t *, released by free_result with json_decref), snapshot is
+ * flaredb_db_snapshot, restore is flaredb_db_restore except that a snapshot
+ * at or below the applied index is a no-op (the file already holds that
+ * state plus later committed entries). Failures are logged. `db` is
+ * borrowed until the uc_repl is destroyed. */
+struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db);
+
+#endif /* FLAREDB_DB_H */

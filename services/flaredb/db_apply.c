@@ -1,0 +1,187 @@
+/* db_apply.c - the entry point of every command: the leader's check and
+ * apply, which wraps each log entry in one write transaction that also
+ * records its index. Recording the index in the same transaction is what
+ * lets apply skip, after a restart, the entries the file already holds. */
+#include <string.h>
+
+#include "db_internal.h"
+#include "uc/alloc.h"
+#include "uc/log.h"
+
+void flaredb_db_verdict_clear(struct flaredb_db_verdict *v)
+{
+    json_decref(v->tables);
+    *v = (struct flaredb_db_verdict){0};
+}
+
+static bool usable(struct flaredb_db *db)
+{
+    /* only restore (on the apply thread) sets broken; reads take the lock */
+    return db->w.h != NULL;
+}
+
+int flaredb_db_check(struct flaredb_db *db, const json_t *cmd, struct flaredb_db_verdict *out,
+                     char err[UC_ERR_LEN])
+{
+    const char *op = json_string_value(json_object_get(cmd, "op"));
+    if (!json_is_object(cmd))
+        return uc_err_set(err, UC_EINVAL, "command must be a JSON object");
+    if (op && strcmp(op, "sql") == 0)
+        return flaredb_db_sql_check(db, cmd, out, err);
+    if (!flaredb_db_kv_op(op))
+        return uc_err_set(err, UC_EINVAL,
+                          "field 'op' must be \"sql\", \"kv_put\", \"kv_cas\", \"kv_delete\" or "
+                          "\"kv_txn\"");
+    json_t *tables = json_array();
+    if (!tables)
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
+    int rc = flaredb_db_kv_check(db, cmd, err);
+    if (rc < 0) {
+        json_decref(tables);
+        return rc;
+    }
+    *out = (struct flaredb_db_verdict){.cls = FLAREDB_DB_WRITE, .tables = tables};
+    return 0;
+}
+
+/* Parses an entry. Not uc_json_parse: when jansson runs out of memory
+ * before its lexer starts it leaves the error code unset, and apply must
+ * never take this member's lack of memory for a malformed entry (that would
+ * apply it as an error here and as a success elsewhere). Returns 0, a
+ * shared UC_EINVAL with msg, or a local UC_ENOMEM. */
+static int parse_entry(const void *cmd, size_t len, json_t **out, char *msg)
+{
+    json_error_t je;
+    memset(&je, 0, sizeof(je));
+    json_t *j = json_loadb(cmd, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (j) {
+        *out = j;
+        return 0;
+    }
+    if (!je.text[0] || json_error_code(&je) == json_error_out_of_memory)
+        return uc_err_set(msg, UC_ENOMEM, "out of memory parsing an entry");
+    char why[JSON_ERROR_TEXT_LENGTH];
+    uc_err_sanitize(why, sizeof(why), je.text, sizeof(why) - 4);
+    return uc_err_set(msg, UC_EINVAL, "invalid JSON at line %d, column %d: %s", je.line, je.column,
+                      why);
+}
+
+/* The command's answer, or a shared error for a malformed one. */
+static int dispatch(struct flaredb_db *db, const void *cmd, size_t len, json_t **result, char *err)
+{
+    json_t *j = NULL;
+    char msg[UC_ERR_LEN];
+    int rc = parse_entry(cmd, len, &j, msg);
+    if (rc == UC_ENOMEM)
+        return uc_err_set(err, rc, "%s", msg);
+    const char *op = rc == 0 ? json_string_value(json_object_get(j, "op")) : NULL;
+    if (rc == 0 && op && strcmp(op, "sql") == 0)
+        rc = flaredb_db_sql_apply(db, j, result, err);
+    else if (rc == 0 && flaredb_db_kv_op(op))
+        rc = flaredb_db_kv_apply(db, j, result, err);
+    else if ((*result = flaredb_db_error_json(UC_EINVAL, rc < 0 ? msg : "unknown op", NULL)))
+        rc = 0;
+    else
+        rc = uc_err_set(err, UC_ENOMEM, "out of memory");
+    json_decref(j);
+    return rc;
+}
+
+static int record_index(struct flaredb_db *db, uint64_t index, char *err)
+{
+    int rc = sqlite3_bind_int64(db->ws[W_META_SET], 1, (sqlite3_int64)index);
+    if (rc != SQLITE_OK)
+        return flaredb_db_fail(db->w.h, rc, "bind", err);
+    return flaredb_db_wstep(db, W_META_SET, err);
+}
+
+/* Ends a failed entry, unless SQLite already rolled it back. */
+static void rollback(struct flaredb_db *db)
+{
+    char ignored[UC_ERR_LEN];
+    if (!sqlite3_get_autocommit(db->w.h) && flaredb_db_wstep(db, W_ROLLBACK, ignored) < 0)
+        uc_error("flaredb: rolling back an entry: %s", ignored);
+}
+
+int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
+                     json_t **result)
+{
+    char err[UC_ERR_LEN] = "";
+    json_t *res = NULL;
+    if (index <= flaredb_db_applied(db)) {
+        *result = NULL;
+        return 0;
+    }
+    if (!usable(db)) {
+        uc_error("flaredb: entry %llu not applied: the database is closed after a failed restore",
+                 (unsigned long long)index);
+        return UC_EUNAVAIL;
+    }
+    int rc = flaredb_db_wstep(db, W_BEGIN, err);
+    if (rc == 0)
+        rc = dispatch(db, cmd, len, &res, err);
+    if (rc == 0)
+        rc = record_index(db, index, err);
+    if (rc == 0)
+        rc = flaredb_db_wstep(db, W_COMMIT, err);
+    if (rc < 0) {
+        rollback(db);
+        json_decref(res);
+        uc_error("flaredb: entry %llu not applied: %s", (unsigned long long)index, err);
+        return rc;
+    }
+    atomic_store(&db->applied, index);
+    *result = res;
+    return 0;
+}
+
+/* ---- the uc_repl state machine ------------------------------------------------- */
+
+static int sm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, void **result)
+{
+    json_t *res = NULL;
+    int rc = flaredb_db_apply(ctx, cmd, len, index, &res);
+    if (rc == 0)
+        *result = res;
+    return rc;
+}
+
+static int sm_snapshot(void *ctx, void **buf, size_t *len)
+{
+    char err[UC_ERR_LEN];
+    int rc = flaredb_db_snapshot(ctx, buf, len, err);
+    if (rc < 0)
+        uc_error("flaredb: snapshot: %s", err);
+    return rc;
+}
+
+static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
+{
+    char err[UC_ERR_LEN];
+    uint64_t applied = flaredb_db_applied(ctx);
+    if (index <= applied) {
+        uc_info("flaredb: snapshot at index %llu skipped: the database holds index %llu",
+                (unsigned long long)index, (unsigned long long)applied);
+        return 0;
+    }
+    int rc = flaredb_db_restore(ctx, buf, len, index, err);
+    if (rc < 0)
+        uc_error("flaredb: restore of the snapshot at index %llu: %s", (unsigned long long)index,
+                 err);
+    return rc;
+}
+
+static void sm_free_result(void *ctx, void *result)
+{
+    (void)ctx;
+    json_decref(result);
+}
+
+struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db)
+{
+    return (struct uc_repl_sm){.apply = sm_apply,
+                               .snapshot = sm_snapshot,
+                               .restore = sm_restore,
+                               .free_result = sm_free_result,
+                               .ctx = db};
+}

@@ -1,0 +1,203 @@
+/* db_internal.h - what the db*.c files share: the handle's layout, the
+ * per-connection authorizer state, and the helpers each file offers the
+ * others. Private to services/flaredb/db*.c; see db.h for thread rules. */
+#ifndef FLAREDB_DB_INTERNAL_H
+#define FLAREDB_DB_INTERNAL_H
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+#define INTERNAL_PREFIX "_flaredb_"
+#define PROGRESS_OPS 1000 /* VM instructions between progress callbacks */
+/* The determinism refusal, with the function's name for %s. */
+#define NONDET_MSG                                                                                 \
+    "%s() is not deterministic, so members would store different values; compute it in the "       \
+    "client and pass it as a parameter"
+
+/* ---- authorizer (db_authz.c) ------------------------------------------- */
+
+/* AZ_OFF for flaredb's own statements; AZ_READ for reads (anything
+ * deterministic or not, nothing internal); AZ_WRITE for statements bound for
+ * the log (AZ_READ's rules plus the determinism rules). */
+enum az_mode { AZ_OFF, AZ_READ, AZ_WRITE };
+
+/* One statement's authorization, reset before each prepare. */
+struct authz {
+    enum az_mode mode;
+    enum flaredb_db_class cls; /* highest class seen */
+    bool dml;                  /* INSERT/UPDATE/DELETE on a user table, outside triggers */
+    bool alter;                /* ALTER TABLE seen ... */
+    bool alter_destructive;    /* ... and it renames or drops */
+    char created[128];         /* table a CREATE TABLE/ALTER names, for default checks */
+    char nondet[72];           /* AZ_READ: the first non-deterministic function seen */
+    int deny;                  /* UC_E* code of the first refusal, 0 none */
+    char why[192];             /* its message */
+    json_t *tables;            /* when set, touched table names are appended once */
+};
+
+/* One SQLite connection and what its callbacks need. */
+struct fconn {
+    sqlite3 *h;
+    struct flaredb_db *db;
+    struct authz az;
+    int64_t deadline;  /* readers: mono ms past which a statement stops; 0 none */
+    int64_t ticks;     /* writer: progress callbacks in the current statement */
+    int64_t max_ticks; /* writer: the statement's budget in callbacks; 0 none */
+    bool timed_out;    /* set when the deadline interrupted a statement */
+    bool over_budget;  /* set when the budget interrupted a statement */
+    bool lent;         /* readers: in use */
+};
+
+/* Statements of the write connection, prepared at open. */
+enum wstmt {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_ENTRY_SP,
+    W_ENTRY_RELEASE,
+    W_ENTRY_UNDO,
+    W_STMT_SP,
+    W_STMT_RELEASE,
+    W_STMT_UNDO,
+    W_META_SET,
+    W_KV_GET,
+    W_KV_PUT,
+    W_KV_DEL,
+    W_NS_GET,
+    W_NS_SET,
+    W_COUNT
+};
+
+struct flaredb_db {
+    char *path;
+    struct flaredb_db_config cfg; /* defaults filled in; cfg.path borrowed from path */
+    struct fconn w;               /* the write (apply) connection */
+    sqlite3_stmt *ws[W_COUNT];
+    struct fconn *rd;   /* cfg.readers read connections */
+    pthread_mutex_t mu; /* guards rd[].lent, paused, broken */
+    pthread_cond_t cv;  /* signalled when a reader is returned or reads resume */
+    bool paused;        /* a restore is swapping the file */
+    bool broken;        /* a restore failed after the swap: everything is UC_EUNAVAIL */
+    _Atomic uint64_t applied;
+};
+
+/* Install the authorizer and progress handler on `c`. */
+void flaredb_db_authz_install(struct fconn *c);
+/* Make the non-deterministic SQL functions fail at run time on the write
+ * connection (defaults and triggers are compiled where the authorizer does
+ * not look). Errors: UC_EIO. */
+UC_MUSTCHECK int flaredb_db_authz_overrides(sqlite3 *h, char *err);
+/* Start authorizing a statement in `mode`; `tables` as in struct authz. */
+void flaredb_db_authz_begin(struct fconn *c, enum az_mode mode, json_t *tables);
+/* The statement's class once prepared (ALTER resolved). */
+enum flaredb_db_class flaredb_db_authz_class(const struct authz *az);
+/* `s` after whitespace, comments and semicolons. */
+const char *flaredb_db_skip_blank(const char *s, const char *end);
+/* True when the statement's first keyword is `kw` (case-insensitive). */
+bool flaredb_db_first_word_is(const char *sql, size_t len, const char *kw);
+/* Class of a statement from its first keyword, for one that cannot be
+ * prepared yet: CREATE additive, DROP and ALTER destructive, else write. */
+enum flaredb_db_class flaredb_db_guess_class(const char *sql, size_t len);
+bool flaredb_db_is_internal(const char *name);
+
+/* ---- connections (db.c) ------------------------------------------------ */
+
+/* Map SQLite's `rc` to a UC_E* code with "what: <sqlite message>". */
+int flaredb_db_fail(sqlite3 *h, int rc, const char *what, char *err);
+/* True for SQLite codes that say something about this member (disk, memory,
+ * locks) rather than about the statement. */
+bool flaredb_db_local_rc(int rc);
+/* Step a write-connection statement that returns no rows, then reset it. */
+UC_MUSTCHECK int flaredb_db_wstep(struct flaredb_db *db, enum wstmt id, char *err);
+/* reset + clear_bindings; never fails in a way the caller has not seen. */
+void flaredb_db_done(sqlite3_stmt *st);
+/* Lend a read connection (waiting up to the time limit); return it. */
+UC_MUSTCHECK int flaredb_db_reader_get(struct flaredb_db *db, struct fconn **out, char *err);
+void flaredb_db_reader_put(struct flaredb_db *db, struct fconn *c);
+/* Begin and end a read transaction on a lent reader. */
+UC_MUSTCHECK int flaredb_db_read_begin(struct fconn *c, char *err);
+void flaredb_db_read_end(struct fconn *c);
+/* Open / close the write connection and the readers (restore reuses them). */
+UC_MUSTCHECK int flaredb_db_conns_open(struct flaredb_db *db, char *err);
+void flaredb_db_conns_close(struct flaredb_db *db);
+/* Stop lending readers and wait until every one is back / lend again. */
+void flaredb_db_readers_pause(struct flaredb_db *db);
+void flaredb_db_readers_resume(struct flaredb_db *db, bool broken);
+
+/* ---- statements (db_stmt.c) -------------------------------------------- */
+
+/* A "sql" command or read request, validated; `stmts` is borrowed from it. */
+struct sql_req {
+    const json_t *stmts;
+    bool tx;                     /* "transaction", default true */
+    enum flaredb_db_class allow; /* "allow", default FLAREDB_DB_WRITE */
+    int64_t max_steps;           /* "max_steps", default FLAREDB_DB_DEFAULT_STEPS */
+};
+
+/* Validate `cmd` into *req. Errors: UC_EINVAL naming the field. */
+UC_MUSTCHECK int flaredb_db_sql_parse(const json_t *cmd, struct sql_req *req, char *err);
+/* statements[si]'s SQL text and length (validated by flaredb_db_sql_parse). */
+const char *flaredb_db_sql_text(const struct sql_req *req, size_t si, size_t *len);
+const json_t *flaredb_db_sql_params(const struct sql_req *req, size_t si);
+
+/* How a statement failed: `local` for this member's trouble (memory, disk)
+ * rather than the statement's. */
+struct stmt_fail {
+    bool local;
+    bool unprepared; /* SQLite could not compile it (it may name a table not made yet) */
+};
+
+/* Prepare statements[si] on `c` under `mode`, collecting table names into
+ * `tables` (may be NULL). Refuses VACUUM, empty text and a second statement
+ * in the string. Errors: the authorizer's code and message, UC_EINVAL with
+ * SQLite's message, UC_ENOMEM; *f says which kind. */
+UC_MUSTCHECK int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode,
+                                         const struct sql_req *req, size_t si, json_t *tables,
+                                         sqlite3_stmt **st, struct stmt_fail *f, char *err);
+/* Bind statements[si]'s params to `st` by position; the count must match.
+ * Errors: UC_EINVAL (count, a param of no SQL type, bad blob), UC_ENOMEM,
+ * UC_E2BIG. */
+UC_MUSTCHECK int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req *req,
+                                      size_t si, struct stmt_fail *f, char *err);
+/* Step `st` to its end into *res ({"columns","types","rows","rows_affected",
+ * "last_insert_id"}), at most max_rows rows. Errors: UC_E2BIG (rows, or the
+ * writer's step budget), UC_ETIMEDOUT (a reader's time limit), UC_ECONFLICT
+ * (a constraint), UC_EINVAL (another SQLite error), or a local failure. */
+UC_MUSTCHECK int flaredb_db_stmt_collect(struct fconn *c, sqlite3_stmt *st, size_t si,
+                                         size_t max_rows, json_t **res, struct stmt_fail *f,
+                                         char *err);
+
+/* ---- JSON helpers (db_stmt.c) -------------------------------------------- */
+
+/* {"error":{"code":code,"message":msg}} plus `extra` fields (stolen, may be
+ * NULL); NULL on ENOMEM. */
+json_t *flaredb_db_error_json(int code, const char *msg, json_t *extra);
+/* json_object_set_new that counts a NULL value as ENOMEM. */
+UC_MUSTCHECK int flaredb_db_set(json_t *obj, const char *name, json_t *v);
+/* New JSON string of base64url(p); NULL on ENOMEM. */
+json_t *flaredb_db_b64(const void *p, size_t n);
+
+/* ---- SQL (db_sql.c) ------------------------------------------------------ */
+
+UC_MUSTCHECK int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd,
+                                      struct flaredb_db_verdict *out, char *err);
+/* Apply a "sql" command inside the open transaction: 0 with *result set (an
+ * answer or a shared error), or a local failure. */
+UC_MUSTCHECK int flaredb_db_sql_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
+                                      char *err);
+
+/* ---- KV (db_kv.c) ------------------------------------------------------ */
+
+/* True for the "kv_*" ops. */
+bool flaredb_db_kv_op(const char *op);
+UC_MUSTCHECK int flaredb_db_kv_check(struct flaredb_db *db, const json_t *cmd, char *err);
+UC_MUSTCHECK int flaredb_db_kv_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
+                                     char *err);
+
+#endif /* FLAREDB_DB_INTERNAL_H */
