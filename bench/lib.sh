@@ -10,15 +10,18 @@ BENCH_LIB=${UC_BENCH_LIB:-$BENCH_ROOT/build/lib/libcommon.a}
 PY=${UC_PYTHON:-/usr/bin/python3}
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/uc-bench.XXXXXX")
 BENCH_PIDS=()
+BENCH_LOGS=() # daemon logs die() shows the end of, besides iam's
 
 say() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; }
 die()
 {
+    local log
     say "error: $*"
-    if [ -n "${IAM_DIR:-}" ] && [ -s "$IAM_DIR/iam.log" ]; then
-        say "last lines of the iam log:"
-        tail -n 5 "$IAM_DIR/iam.log" >&2
-    fi
+    for log in ${IAM_DIR:+"$IAM_DIR/iam.log"} "${BENCH_LOGS[@]}"; do
+        [ -s "$log" ] || continue
+        say "last lines of $log:"
+        tail -n 5 "$log" >&2
+    done
     exit 1
 }
 
@@ -147,9 +150,9 @@ jget() { "$PY" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "
 # rss_kib PID: VmRSS of PID in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# wrk_parse FILE: "<req/s> <p99 ms> <non-2xx> <socket errors>" from wrk
-# --latency output.
-wrk_parse()
+# wrk_stats FILE: "<req/s> <p50 ms> <p99 ms> <requests> <non-2xx> <socket
+# errors>" from wrk --latency output.
+wrk_stats()
 {
     awk '
     function ms(v) {
@@ -159,12 +162,18 @@ wrk_parse()
         if (v ~ /s$/) return v * 1000
         return v + 0
     }
+    / requests in / { n = $1 }
     /Requests\/sec:/ { rps = $2 }
+    $1 == "50%" && !p50 { p50 = ms($2) }
     $1 == "99%" && !p99 { p99 = ms($2) }
     /Non-2xx or 3xx responses:/ { bad = $NF }
     /Socket errors:/ { gsub(/,/, ""); err = $4 + $6 + $8 + $10 }
-    END { printf "%.0f %.2f %d %d\n", rps, p99, bad, err }' "$1"
+    END { printf "%.0f %.2f %.2f %d %d %d\n", rps, p50, p99, n, bad, err }' "$1"
 }
+
+# wrk_parse FILE: "<req/s> <p99 ms> <non-2xx> <socket errors>" from wrk
+# --latency output (wrk_stats without p50 and the request count).
+wrk_parse() { wrk_stats "$1" | awk '{ print $1, $3, $5, $6 }'; }
 
 # ratio A B: A/B with two decimals ("n/a" when B is 0).
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

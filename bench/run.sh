@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/run.sh - run every UltraCloud benchmark and print their figures and
-# ratios; `make bench` installs wrk and nginx-light, builds, then calls this.
+# ratios; `make bench` installs wrk, nginx-light and etcd, builds, then calls
+# this.
 #
-#   bench/run.sh [NAME...]   all of http-baseline iam-tokens iam-rss, or those named
+#   bench/run.sh [NAME...]   all of http-baseline iam-tokens iam-rss chainfire,
+#                            or those named
 #
 #   http-baseline  GET /healthz: libcommon server (iam, --threads = CPUs, no
 #                  access log) vs a private nginx `return 200`, wrk -t2 -c64
@@ -14,6 +16,12 @@
 #                  uc_auth_verify / bare Ed25519 verify, one thread each
 #   iam-rss        iam VmRSS idle 2 s after start on a fresh store and after
 #                  1000 requests; ratio = idle / 8 MiB (goal < 1)
+#   chainfire      3-member chainfire vs 3-member etcd on loopback, both
+#                  fsyncing: puts, linearizable and serializable gets of
+#                  random 16-byte keys (100-byte values) at 1, 16 and 64 wrk
+#                  clients against each leader, 5 s per run (~2 min in all);
+#                  table in work/bench/chainfire/<time>/result.json; ratio =
+#                  lowest chainfire/etcd puts/s over the client counts (goal >= 1)
 #
 # Each benchmark is bench/<name>/run.sh, runnable alone; progress goes to
 # stderr and its last stdout line is "<name>: <figures> ratio=<x>".
@@ -22,11 +30,12 @@
 # share the machine, so results depend on its CPUs and on other load.
 # Knobs (environment): BENCH_DURATION (s per wrk run, 10), BENCH_ROUNDS (2),
 # BENCH_CONNS (64), BENCH_VERIFY_COUNT (100000), BENCH_REQUESTS (1000);
-# UC_BENCH_BIN_DIR (default build/bin).
+# chainfire's own BENCH_CF_* (see bench/chainfire/run.sh: BENCH_DURATION
+# would make its 18 runs too long); UC_BENCH_BIN_DIR (default build/bin).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-ALL=(http-baseline iam-tokens iam-rss)
+ALL=(http-baseline iam-tokens iam-rss chainfire)
 if [ $# -gt 0 ]; then
     names=("$@")
 else

@@ -2,8 +2,9 @@
 # deps.sh - install the Debian packages UltraCloud needs, only those missing.
 #   deps.sh install [bench]  install (and say what), always checking
 #   deps.sh ensure  [bench]  the same, silent when nothing is missing
-# The bench group is separate because nginx-light starts a system nginx on
-# install, which an operator running `make quickstart` does not want.
+# The bench group is separate because nginx-light and etcd-server start
+# system daemons on install, which an operator running `make quickstart` does
+# not want (the benches run private instances on their own ports).
 set -eu
 mode=${1:-install}
 group=${2:-base}
@@ -12,9 +13,9 @@ BASE="build-essential pkg-config git ca-certificates
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev
 libraft-dev libuv1-dev check
 python3 python3-pytest python3-requests python3-jwt python3-cryptography
-cppcheck clang-format valgrind curl openssl iproute2 nftables procps sqlite3
+cppcheck clang-format valgrind curl openssl iproute2 nftables e2fsprogs procps sqlite3
 nix-bin"
-BENCH="wrk nginx-light"
+BENCH="wrk nginx-light etcd-server etcd-client"
 
 pkgs=$BASE
 [ "$group" = bench ] && pkgs=$BENCH
