@@ -1,9 +1,12 @@
 /* auth.c - the verifier that checks IAM's EdDSA tokens offline against a
  * cached JWKS key set (refetched, rate limited, when a token names an
- * unknown kid). Claims and role checks live in auth_claims.c. */
+ * unknown kid), answering tokens it has already verified from its token
+ * cache (auth_cache.c), which a key-set change empties. Claims and role
+ * checks live in auth_claims.c. */
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "uc/alloc.h"
@@ -17,6 +20,7 @@
 #define JWKS_TIMEOUT_MS 3000
 #define JWKS_RETRIES 2
 #define JWKS_MAX_KEYS 64
+#define ED25519_X_LEN 43 /* base64url of 32 bytes, unpadded */
 
 /* --- the verifier -------------------------------------------------------- */
 
@@ -26,6 +30,7 @@
 struct vkey {
     atomic_int refs;
     char kid[UC_AUTH_ID_LEN];
+    char x[ED25519_X_LEN + 1]; /* the JWK's public key, to spot a kid reused */
     struct uc_crypto_key *key;
 };
 
@@ -42,6 +47,7 @@ struct uc_auth_verifier {
     size_t nkeys;
     bool fetched; /* a fetch has been tried */
     int64_t last_fetch_ms;
+    struct auth_cache *cache; /* NULL when off; locks on its own */
 };
 
 /* Default mutexes fail only on programmer error (EINVAL, EDEADLK). */
@@ -74,17 +80,45 @@ static void keys_free(struct vkey **keys, size_t n)
     uc_free(keys);
 }
 
+static int check_opts(const struct uc_auth_verifier_opts *o, char *err)
+{
+    if (!o->fetch && !o->jwks_url)
+        return uc_err_set(err, UC_EINVAL, "auth: set a JWKS url or a fetch function");
+    if (o->cache_entries > UC_AUTH_CACHE_MAX ||
+        (o->cache_entries < 0 && o->cache_entries != UC_AUTH_CACHE_OFF))
+        return uc_err_set(err, UC_EINVAL, "auth: token cache size must be 1 to %ld, or off",
+                          UC_AUTH_CACHE_MAX);
+    if (o->cache_max_age_ms < 0 || o->cache_max_age_ms > UC_AUTH_CACHE_MAX_AGE_LIMIT_MS)
+        return uc_err_set(err, UC_EINVAL, "auth: token cache max age must be 1 to %d ms",
+                          UC_AUTH_CACHE_MAX_AGE_LIMIT_MS);
+    return 0;
+}
+
+/* The token cache opts asks for, or NULL (and 0) when it is off. */
+static int cache_create(struct uc_auth_verifier *v, const struct uc_auth_verifier_opts *o)
+{
+    if (o->cache_entries == UC_AUTH_CACHE_OFF)
+        return 0;
+    long n = o->cache_entries ? o->cache_entries : UC_AUTH_CACHE_DEFAULT;
+    int64_t age = o->cache_max_age_ms ? o->cache_max_age_ms : UC_AUTH_CACHE_MAX_AGE_MS;
+    return auth_cache_create(&v->cache, (size_t)n, age, v->leeway_s);
+}
+
 int uc_auth_verifier_create(struct uc_auth_verifier **out, const struct uc_auth_verifier_opts *opts,
                             char err[UC_ERR_LEN])
 {
-    if (!opts->fetch && !opts->jwks_url)
-        return uc_err_set(err, UC_EINVAL, "auth: set a JWKS url or a fetch function");
+    int rc = check_opts(opts, err);
+    if (rc < 0)
+        return rc;
     struct uc_auth_verifier *v = uc_calloc(1, sizeof(*v));
     if (!v)
         goto fail;
     v->audience = uc_strdup(opts->audience ? opts->audience : UC_AUTH_AUDIENCE);
     v->jwks_url = opts->jwks_url ? uc_strdup(opts->jwks_url) : NULL;
     if (!v->audience || (opts->jwks_url && !v->jwks_url))
+        goto fail;
+    v->leeway_s = opts->leeway_s > 0 ? opts->leeway_s : 0;
+    if (cache_create(v, opts) < 0)
         goto fail;
     if (pthread_mutex_init(&v->mu, NULL) != 0)
         goto fail;
@@ -96,11 +130,11 @@ int uc_auth_verifier_create(struct uc_auth_verifier **out, const struct uc_auth_
     v->fetch_ctx = opts->fetch_ctx;
     v->clock = opts->clock;
     v->min_refetch_ms = opts->min_refetch_ms > 0 ? opts->min_refetch_ms : DEFAULT_REFETCH_MS;
-    v->leeway_s = opts->leeway_s > 0 ? opts->leeway_s : 0;
     *out = v;
     return 0;
 fail:
     if (v) {
+        auth_cache_destroy(v->cache);
         uc_free(v->audience);
         uc_free(v->jwks_url);
     }
@@ -113,6 +147,7 @@ void uc_auth_verifier_destroy(struct uc_auth_verifier *v)
     if (!v)
         return;
     keys_free(v->keys, v->nkeys);
+    auth_cache_destroy(v->cache);
     (void)pthread_mutex_destroy(&v->mu);       /* unlocked once no call is in flight */
     (void)pthread_mutex_destroy(&v->fetch_mu); /* as above */
     uc_free(v->audience);
@@ -170,6 +205,8 @@ static int key_from_jwk(const json_t *jwk, struct vkey **out)
     }
     atomic_init(&k->refs, 1);
     memcpy(k->kid, kid, strlen(kid) + 1);
+    /* uc_jws_key_from_jwk took x, so it is 43 base64url characters */
+    snprintf(k->x, sizeof(k->x), "%s", json_string_value(json_object_get(jwk, "x")));
     k->key = key;
     *out = k;
     return 0;
@@ -206,6 +243,20 @@ static int parse_jwks(const json_t *doc, struct vkey ***out, size_t *n, char *er
     return 0;
 }
 
+/* True when every key of `old` is in `keys` under the same kid: a set that
+ * only gained keys leaves every cached token as good as it was. */
+static bool keys_kept(struct vkey *const *old, size_t nold, struct vkey *const *keys, size_t n)
+{
+    for (size_t i = 0; i < nold; i++) {
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++)
+            found = strcmp(old[i]->kid, keys[j]->kid) == 0 && strcmp(old[i]->x, keys[j]->x) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
 /* Fetch the key set and swap it into the cache. Call with fetch_mu held and mu not. */
 static int refresh(struct uc_auth_verifier *v, char *err)
 {
@@ -228,8 +279,13 @@ static int refresh(struct uc_auth_verifier *v, char *err)
     v->keys = keys;
     v->nkeys = n;
     unlock(&v->mu);
+    /* After the swap: a check still holding an old key read the old cache
+     * generation, so its put is dropped (auth_cache_put). */
+    bool kept = keys_kept(old, nold, keys, n);
+    if (v->cache && !kept)
+        auth_cache_flush(v->cache);
     keys_free(old, nold);
-    uc_info("auth: loaded %zu signing key(s)", n);
+    uc_info("auth: loaded %zu signing key(s)%s", n, kept ? "" : "; a key was retired");
     return 0;
 }
 
@@ -269,14 +325,13 @@ static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **o
     return uc_err_set(err, UC_EUNAUTH, "token signed by an unknown key");
 }
 
-int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth_claims *out,
-                   char err[UC_ERR_LEN])
+/* The full check: decode, find the key, verify the signature and claims. */
+static int verify_token(struct uc_auth_verifier *v, const char *token, struct uc_auth_claims *out,
+                        struct auth_times *times, char *err)
 {
     json_t *header = NULL, *payload = NULL;
     const char *kid = NULL;
     struct vkey *k = NULL;
-    if (!token || !token[0])
-        return uc_err_set(err, UC_EUNAUTH, "no token");
     int rc = uc_jws_decode(token, &header, &payload, &kid, err);
     if (rc < 0)
         return rc;
@@ -289,7 +344,7 @@ int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth
         rc = uc_jws_verify_sig(token, k->key, err);
     if (rc == 0) {
         int64_t now_s = uc_clock_wall_ms(v->clock) / 1000;
-        rc = auth_claims_check(payload, v->audience, now_s, v->leeway_s, out, err);
+        rc = auth_claims_check(payload, v->audience, now_s, v->leeway_s, out, times, err);
     }
     if (rc == 0)
         memcpy(out->kid, kid, strlen(kid) + 1);
@@ -297,6 +352,56 @@ int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth
     json_decref(header);
     json_decref(payload);
     return rc;
+}
+
+/* Answer from the cache: true when it had the token, with the answer in
+ * *rc. The claims were checked when the token was stored; only the clock
+ * has moved since. */
+static bool from_cache(struct uc_auth_verifier *v, const uint8_t key[UC_SHA256_LEN],
+                       struct uc_auth_claims *out, int *rc, char *err)
+{
+    struct uc_auth_claims c;
+    struct auth_times t;
+    if (!auth_cache_get(v->cache, key, uc_clock_mono_ms(v->clock), &c, &t))
+        return false;
+    *rc = auth_times_check(&t, uc_clock_wall_ms(v->clock) / 1000, v->leeway_s, err);
+    if (*rc == 0)
+        *out = c;
+    return true;
+}
+
+int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth_claims *out,
+                   char err[UC_ERR_LEN])
+{
+    uint8_t key[UC_SHA256_LEN];
+    struct uc_auth_claims c;
+    struct auth_times t;
+    int rc = 0;
+    if (!token || !token[0])
+        return uc_err_set(err, UC_EUNAUTH, "no token");
+    /* Oversized tokens are refused by uc_jws_decode; no point hashing them.
+     * A hash failure (OpenSSL out of memory) just means no cache this time. */
+    size_t len = strnlen(token, UC_JWS_MAX_LEN + 1);
+    bool cached = v->cache && len <= UC_JWS_MAX_LEN && uc_crypto_sha256(token, len, key) == 0;
+    if (cached && from_cache(v, key, out, &rc, err))
+        return rc;
+    /* Read before the key is looked up, so a flush after that is seen. */
+    uint64_t gen = cached ? auth_cache_gen(v->cache) : 0;
+    rc = verify_token(v, token, &c, &t, err);
+    if (rc < 0)
+        return rc;
+    if (cached)
+        auth_cache_put(v->cache, key, gen, uc_clock_mono_ms(v->clock), uc_clock_wall_ms(v->clock),
+                       &c, &t);
+    *out = c;
+    return 0;
+}
+
+void uc_auth_verifier_cache_stats(struct uc_auth_verifier *v, struct uc_auth_cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (v->cache)
+        auth_cache_stats(v->cache, out);
 }
 
 int uc_auth_http_authn(void *ctx, const char *token, struct uc_auth_claims *out,

@@ -95,27 +95,31 @@ static int claim_time(const json_t *p, const char *name, int64_t *out, bool *pre
     return 0;
 }
 
-static int check_times(const json_t *p, int64_t now, int64_t leeway, struct uc_auth_claims *c,
+int auth_times_check(const struct auth_times *t, int64_t now, int64_t leeway, char *err)
+{
+    if (t->exp <= now - leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token expired");
+    if (t->has_nbf && t->nbf > now + leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token not valid yet");
+    if (t->has_iat && t->iat > now + leeway)
+        return uc_err_set(err, UC_EUNAUTH, "token issued in the future");
+    return 0;
+}
+
+static int check_times(const json_t *p, int64_t now, int64_t leeway, struct auth_times *t,
                        char *err)
 {
-    int64_t nbf;
-    bool has_exp, has_iat, has_nbf;
-    int rc = claim_time(p, "exp", &c->exp, &has_exp, err);
+    bool has_exp;
+    int rc = claim_time(p, "exp", &t->exp, &has_exp, err);
     if (rc == 0)
-        rc = claim_time(p, "iat", &c->iat, &has_iat, err);
+        rc = claim_time(p, "iat", &t->iat, &t->has_iat, err);
     if (rc == 0)
-        rc = claim_time(p, "nbf", &nbf, &has_nbf, err);
+        rc = claim_time(p, "nbf", &t->nbf, &t->has_nbf, err);
     if (rc < 0)
         return rc;
     if (!has_exp)
         return uc_err_set(err, UC_EUNAUTH, "token has no 'exp' claim");
-    if (c->exp <= now - leeway)
-        return uc_err_set(err, UC_EUNAUTH, "token expired");
-    if (has_nbf && nbf > now + leeway)
-        return uc_err_set(err, UC_EUNAUTH, "token not valid yet");
-    if (has_iat && c->iat > now + leeway)
-        return uc_err_set(err, UC_EUNAUTH, "token issued in the future");
-    return 0;
+    return auth_times_check(t, now, leeway, err);
 }
 
 static int check_audience(const json_t *p, const char *audience, char *err)
@@ -155,10 +159,12 @@ static int check_roles(const json_t *p, struct uc_auth_claims *c, char *err)
 }
 
 int auth_claims_check(const json_t *p, const char *audience, int64_t now, int64_t leeway,
-                      struct uc_auth_claims *out, char *err)
+                      struct uc_auth_claims *out, struct auth_times *times, char *err)
 {
     struct uc_auth_claims c;
+    struct auth_times t;
     memset(&c, 0, sizeof(c));
+    memset(&t, 0, sizeof(t));
     if (!json_is_object(p))
         return uc_err_set(err, UC_EUNAUTH, "token payload is not a JSON object");
     const json_t *iss = json_object_get(p, "iss");
@@ -166,7 +172,7 @@ int auth_claims_check(const json_t *p, const char *audience, int64_t now, int64_
         return uc_err_set(err, UC_EUNAUTH, "token issuer is not '%s'", UC_AUTH_ISSUER);
     int rc = check_audience(p, audience, err);
     if (rc == 0)
-        rc = check_times(p, now, leeway, &c, err);
+        rc = check_times(p, now, leeway, &t, err);
     if (rc == 0)
         rc = claim_str(p, "sub", true, c.sub, sizeof(c.sub), err);
     if (rc == 0)
@@ -183,12 +189,16 @@ int auth_claims_check(const json_t *p, const char *audience, int64_t now, int64_
     if (rc < 0)
         return rc;
     c.system_admin = json_is_true(sys);
+    c.iat = t.iat;
+    c.exp = t.exp;
     *out = c;
+    if (times)
+        *times = t;
     return 0;
 }
 
 int uc_auth_claims_from_json(const json_t *payload, int64_t now_s, int64_t leeway_s,
                              struct uc_auth_claims *out, char err[UC_ERR_LEN])
 {
-    return auth_claims_check(payload, UC_AUTH_AUDIENCE, now_s, leeway_s, out, err);
+    return auth_claims_check(payload, UC_AUTH_AUDIENCE, now_s, leeway_s, out, NULL, err);
 }

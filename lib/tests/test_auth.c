@@ -1,6 +1,6 @@
-/* test_auth.c - role checks, claim validation and the token verifier, with
- * tokens minted here on a manual clock and a fake IAM key-set endpoint that
- * counts how often it is asked. */
+/* test_auth.c - role checks, claim validation, the token verifier and its
+ * token cache, with tokens minted here on a manual clock and a fake IAM
+ * key-set endpoint that counts how often it is asked. */
 #include <arpa/inet.h>
 #include <check.h>
 
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../auth_internal.h"
 #include "uc/alloc.h"
 #include "uc/auth.h"
 #include "uc/crypto.h"
@@ -770,6 +771,474 @@ START_TEST(concurrent_verification_survives_refetches)
 }
 END_TEST
 
+/* --- the token cache ---------------------------------------------------------- */
+
+static struct uc_auth_verifier *make_cached(long entries, int64_t max_age_ms, int64_t leeway_s)
+{
+    struct uc_auth_verifier_opts o = {
+        .fetch = fake_fetch,
+        .clock = &clk.clock,
+        .leeway_s = leeway_s,
+        .cache_entries = entries,
+        .cache_max_age_ms = max_age_ms,
+    };
+    struct uc_auth_verifier *ver = NULL;
+    ck_assert_int_eq(uc_auth_verifier_create(&ver, &o, err), 0);
+    return ver;
+}
+
+static struct uc_auth_cache_stats stats_of(struct uc_auth_verifier *ver)
+{
+    struct uc_auth_cache_stats st;
+    uc_auth_verifier_cache_stats(ver, &st);
+    return st;
+}
+
+/* A k1 token for user-<i> that expires after `life` seconds. */
+static char *mint_user(int i, json_int_t life)
+{
+    char sub[32];
+    snprintf(sub, sizeof(sub), "user-%d", i);
+    json_t *j = claims();
+    set(j, "sub", json_string(sub));
+    set(j, "exp", json_integer(NOW + life));
+    return mint(k1, "k1", j);
+}
+
+static void assert_same_claims(const struct uc_auth_claims *a, const struct uc_auth_claims *b)
+{
+    ck_assert_str_eq(a->sub, b->sub);
+    ck_assert_str_eq(a->name, b->name);
+    ck_assert_str_eq(a->project, b->project);
+    ck_assert_str_eq(a->kid, b->kid);
+    ck_assert_str_eq(a->jti, b->jti);
+    ck_assert_int_eq(a->role, b->role);
+    ck_assert_int_eq(a->system_admin, b->system_admin);
+    ck_assert_int_eq(a->iat, b->iat);
+    ck_assert_int_eq(a->exp, b->exp);
+}
+
+START_TEST(cache_hit_returns_identical_claims)
+{
+    json_t *j = claims();
+    set(j, "sys", json_true());
+    char *tok = mint(k1, "k1", j);
+    struct uc_auth_claims first, again;
+    ck_assert_int_eq(verify(tok, &first), 0);
+    memset(&again, 0x5a, sizeof(again));
+    ck_assert_int_eq(verify(tok, &again), 0);
+    assert_same_claims(&first, &again);
+    ck_assert_str_eq(again.kid, "k1");
+    ck_assert(again.system_admin);
+    struct uc_auth_cache_stats st = stats_of(v);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.entries, 1);
+    ck_assert_uint_eq(st.capacity, UC_AUTH_CACHE_DEFAULT);
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(cache_hit_rechecks_expiry)
+{
+    struct uc_auth_verifier *cv = make_cached(0, UC_AUTH_CACHE_MAX_AGE_LIMIT_MS, 0);
+    char *tok = mint(k1, "k1", claims()); /* exp = NOW + 600 */
+    struct uc_auth_claims c;
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+    uc_clock_manual_advance(&clk, 599 * 1000);
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+    uc_clock_manual_advance(&clk, 1000);
+    c.role = UC_ROLE_ADMIN;
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), UC_EUNAUTH);
+    ck_assert_str_eq(err, "token expired");
+    ck_assert_int_eq(c.role, UC_ROLE_ADMIN); /* untouched */
+    struct uc_auth_cache_stats st = stats_of(cv);
+    ck_assert_uint_eq(st.misses, 1); /* both later answers came from the cache */
+    ck_assert_uint_eq(st.hits, 2);
+    uc_auth_verifier_destroy(cv);
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(cache_hit_honours_leeway)
+{
+    struct uc_auth_verifier *cv = make_cached(0, UC_AUTH_CACHE_MAX_AGE_LIMIT_MS, 30);
+    char *tok = mint(k1, "k1", claims());
+    struct uc_auth_claims c;
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+    uc_clock_manual_advance(&clk, 629 * 1000);
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+    uc_clock_manual_advance(&clk, 1000);
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), UC_EUNAUTH);
+    ck_assert_str_eq(err, "token expired");
+    ck_assert_uint_eq(stats_of(cv).hits, 2);
+    uc_auth_verifier_destroy(cv);
+    uc_free(tok);
+}
+END_TEST
+
+/* A clock whose wall time can step back while mono keeps going. */
+struct split_clock {
+    struct uc_clock clock;
+    int64_t wall, mono;
+};
+static int64_t split_wall(void *ctx) { return ((struct split_clock *)ctx)->wall; }
+static int64_t split_mono(void *ctx) { return ((struct split_clock *)ctx)->mono; }
+
+START_TEST(cache_hit_rechecks_not_before_when_the_wall_clock_steps_back)
+{
+    struct split_clock sc = {.clock = {split_wall, split_mono, &sc}, .wall = T0_MS, .mono = 1};
+    struct uc_auth_verifier_opts o = {.fetch = fake_fetch, .clock = &sc.clock};
+    struct uc_auth_verifier *cv = NULL;
+    ck_assert_int_eq(uc_auth_verifier_create(&cv, &o, err), 0);
+    json_t *j = claims();
+    set(j, "nbf", json_integer(NOW));
+    char *tok = mint(k1, "k1", j);
+    struct uc_auth_claims c;
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+    sc.wall -= 10 * 1000; /* an NTP step back */
+    sc.mono += 1000;
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), UC_EUNAUTH);
+    ck_assert_str_eq(err, "token not valid yet");
+    ck_assert_uint_eq(stats_of(cv).hits, 1);
+    uc_auth_verifier_destroy(cv);
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(cache_entries_die_at_max_age)
+{
+    char *tok = mint(k1, "k1", claims());
+    struct uc_auth_claims c;
+    ck_assert_int_eq(verify(tok, &c), 0);
+    uc_clock_manual_advance(&clk, UC_AUTH_CACHE_MAX_AGE_MS - 1);
+    ck_assert_int_eq(verify(tok, &c), 0);
+    ck_assert_uint_eq(stats_of(v).hits, 1);
+    uc_clock_manual_advance(&clk, 1);
+    ck_assert_int_eq(verify(tok, &c), 0); /* verified in full again */
+    struct uc_auth_cache_stats st = stats_of(v);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.misses, 2);
+    ck_assert_uint_eq(st.entries, 1);
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(retired_key_stops_verifying_from_the_cache)
+{
+    char *old = mint(k1, "k1", claims()), *new = mint(k2, "k2", claims());
+    char *stranger = mint(k3, "k3", claims());
+    struct uc_auth_claims c;
+    ck_assert_int_eq(verify(old, &c), 0);
+    ck_assert_int_eq(verify(old, &c), 0);
+    ck_assert_uint_eq(stats_of(v).hits, 1);
+    publish(k2, "k2");
+    uc_clock_manual_advance(&clk, 5000);
+    ck_assert_int_eq(verify(new, &c), 0); /* a refetch that only adds a key */
+    ck_assert_uint_eq(stats_of(v).flushes, 0);
+    ck_assert_int_eq(verify(old, &c), 0);
+    ck_assert_uint_eq(stats_of(v).hits, 2);
+    /* IAM retires k1; the next refetch (for k3) empties the cache at once. */
+    ck_assert_int_eq(json_array_remove(json_object_get(jwks, "keys"), 0), 0);
+    uc_clock_manual_advance(&clk, 5000);
+    ck_assert_int_eq(verify(stranger, &c), UC_EUNAUTH);
+    struct uc_auth_cache_stats st = stats_of(v);
+    ck_assert_uint_eq(st.flushes, 1);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_int_eq(verify(old, &c), UC_EUNAUTH);
+    ck_assert_str_eq(err, "token signed by an unknown key");
+    ck_assert_int_eq(verify(new, &c), 0);
+    uc_free(old);
+    uc_free(new);
+    uc_free(stranger);
+}
+END_TEST
+
+START_TEST(reused_kid_with_a_new_key_empties_the_cache)
+{
+    char *old = mint(k1, "k1", claims()), *stranger = mint(k3, "k3", claims());
+    struct uc_auth_claims c;
+    ck_assert_int_eq(verify(old, &c), 0);
+    ck_assert_int_eq(json_array_clear(json_object_get(jwks, "keys")), 0);
+    publish(k2, "k1"); /* same kid, other key */
+    uc_clock_manual_advance(&clk, 5000);
+    ck_assert_int_eq(verify(stranger, &c), UC_EUNAUTH);
+    ck_assert_uint_eq(stats_of(v).flushes, 1);
+    ck_assert_int_eq(verify(old, &c), UC_EUNAUTH);
+    uc_free(old);
+    uc_free(stranger);
+}
+END_TEST
+
+START_TEST(failed_verifications_are_not_cached)
+{
+    json_t *j = claims();
+    set(j, "nbf", json_integer(NOW + 60));
+    char *early = mint(k1, "k1", j), *forged = mint(k3, "k1", claims());
+    struct uc_auth_claims c;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(verify(early, &c), UC_EUNAUTH);
+        ck_assert_int_eq(verify(forged, &c), UC_EUNAUTH);
+    }
+    struct uc_auth_cache_stats st = stats_of(v);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_eq(st.hits, 0);
+    ck_assert_uint_eq(st.misses, 4);
+    uc_clock_manual_advance(&clk, 60 * 1000);
+    ck_assert_int_eq(verify(early, &c), 0);
+    ck_assert_uint_eq(stats_of(v).entries, 1);
+    uc_free(early);
+    uc_free(forged);
+}
+END_TEST
+
+START_TEST(cache_evicts_the_entry_with_least_life_at_capacity)
+{
+    struct uc_auth_verifier *cv = make_cached(4, 0, 0); /* one window of 4 slots */
+    char *tok[5];
+    struct uc_auth_claims c;
+    for (int i = 0; i < 5; i++)
+        tok[i] = mint_user(i, 100 * (i + 1));
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(uc_auth_verify(cv, tok[i], &c, err), 0);
+    struct uc_auth_cache_stats st = stats_of(cv);
+    ck_assert_uint_eq(st.entries, 4);
+    ck_assert_uint_eq(st.evictions, 0);
+    ck_assert_int_eq(uc_auth_verify(cv, tok[4], &c, err), 0);
+    st = stats_of(cv);
+    ck_assert_uint_eq(st.entries, 4);
+    ck_assert_uint_eq(st.evictions, 1);
+    for (int i = 1; i < 5; i++) /* user-0 expired soonest, so it went */
+        ck_assert_int_eq(uc_auth_verify(cv, tok[i], &c, err), 0);
+    ck_assert_uint_eq(stats_of(cv).hits, 4);
+    ck_assert_int_eq(uc_auth_verify(cv, tok[0], &c, err), 0);
+    ck_assert_str_eq(c.sub, "user-0");
+    st = stats_of(cv);
+    ck_assert_uint_eq(st.misses, 6);
+    ck_assert_uint_eq(st.entries, 4);
+    for (int i = 0; i < 5; i++)
+        uc_free(tok[i]);
+    uc_auth_verifier_destroy(cv);
+}
+END_TEST
+
+START_TEST(cache_never_grows_past_capacity)
+{
+    struct uc_auth_verifier *cv = make_cached(32, 0, 0);
+    struct uc_auth_claims c;
+    for (int i = 0; i < 100; i++) {
+        char *tok = mint_user(i, 600);
+        char want[32];
+        snprintf(want, sizeof(want), "user-%d", i);
+        ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+        ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0); /* just stored: a hit */
+        ck_assert_str_eq(c.sub, want);
+        uc_free(tok);
+    }
+    struct uc_auth_cache_stats st = stats_of(cv);
+    ck_assert_uint_eq(st.capacity, 32);
+    ck_assert_uint_le(st.entries, 32);
+    ck_assert_uint_ge(st.evictions, 100 - 32);
+    ck_assert_uint_eq(st.hits, 100);
+    ck_assert_uint_eq(st.misses, 100);
+    uc_auth_verifier_destroy(cv);
+}
+END_TEST
+
+START_TEST(cache_can_be_turned_off)
+{
+    struct uc_auth_verifier *cv = make_cached(UC_AUTH_CACHE_OFF, 0, 0);
+    char *tok = mint(k1, "k1", claims());
+    struct uc_auth_claims c;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), 0);
+        ck_assert_str_eq(c.sub, "user-abc");
+    }
+    struct uc_auth_cache_stats st = stats_of(cv);
+    ck_assert_uint_eq(st.capacity, 0);
+    ck_assert_uint_eq(st.hits + st.misses + st.entries, 0);
+    /* Off means every call checks the signature: a retired key fails at
+     * once, as with the cache on. */
+    ck_assert_int_eq(json_array_clear(json_object_get(jwks, "keys")), 0);
+    publish(k2, "k2");
+    uc_clock_manual_advance(&clk, 5000);
+    char *stranger = mint(k3, "k3", claims());
+    ck_assert_int_eq(uc_auth_verify(cv, stranger, &c, err), UC_EUNAUTH);
+    ck_assert_int_eq(uc_auth_verify(cv, tok, &c, err), UC_EUNAUTH);
+    uc_auth_verifier_destroy(cv);
+    uc_free(tok);
+    uc_free(stranger);
+}
+END_TEST
+
+START_TEST(cache_options_are_bounded)
+{
+    static const struct {
+        long entries;
+        int64_t age;
+    } bad[] = {
+        {-2, 0},
+        {UC_AUTH_CACHE_MAX + 1, 0},
+        {0, -1},
+        {0, UC_AUTH_CACHE_MAX_AGE_LIMIT_MS + 1},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct uc_auth_verifier_opts o = {
+            .fetch = fake_fetch, .cache_entries = bad[i].entries, .cache_max_age_ms = bad[i].age};
+        struct uc_auth_verifier *x = NULL;
+        ck_assert_int_eq(uc_auth_verifier_create(&x, &o, err), UC_EINVAL);
+        ck_assert_ptr_null(x);
+    }
+    ck_assert_str_eq(err, "auth: token cache max age must be 1 to 3600000 ms");
+    struct uc_auth_verifier *x = make_cached(1, 1, 0);
+    ck_assert_uint_eq(stats_of(x).capacity, 1);
+    uc_auth_verifier_destroy(x);
+}
+END_TEST
+
+START_TEST(oversized_tokens_skip_the_cache)
+{
+    char *big = uc_malloc(UC_JWS_MAX_LEN + 2);
+    ck_assert_ptr_nonnull(big);
+    memset(big, 'a', UC_JWS_MAX_LEN + 1);
+    big[UC_JWS_MAX_LEN + 1] = '\0';
+    struct uc_auth_claims c;
+    ck_assert_int_eq(verify(big, &c), UC_EUNAUTH);
+    ck_assert_uint_eq(stats_of(v).misses, 0); /* not even looked up */
+    uc_free(big);
+}
+END_TEST
+
+/* Every allocation failure in a check gives ENOMEM or the right answer, and
+ * one in the cache gives the right answer uncached. */
+START_TEST(cache_allocation_failure_degrades_to_uncached)
+{
+    char *tok = mint(k1, "k1", claims()), *forged = mint(k3, "k1", claims());
+    bool saw_uncached = false, cached_first = false;
+    for (long n = 0; !cached_first; n++) {
+        uc_auth_verifier_destroy(v);
+        v = make_verifier(NULL, 0);
+        struct uc_auth_claims c = {.role = UC_ROLE_ADMIN};
+        ck_assert_int_eq(verify(forged, &c), UC_EUNAUTH); /* loads the keys */
+        uc_alloc_fail_after(n);
+        int bad = verify(forged, &c);
+        int rc = verify(tok, &c);
+        uc_alloc_fail_after(-1);
+        ck_assert_msg(bad == UC_EUNAUTH || bad == UC_ENOMEM, "forged token gave %d", bad);
+        ck_assert_msg(rc == 0 || rc == UC_ENOMEM, "n=%ld gave %d: %s", n, rc, err);
+        if (rc != 0) {
+            ck_assert_int_eq(c.role, UC_ROLE_ADMIN);
+            continue;
+        }
+        ck_assert_str_eq(c.sub, "user-abc");
+        ck_assert_int_eq(c.role, UC_ROLE_MEMBER);
+        cached_first = stats_of(v).entries == 1;
+        saw_uncached |= !cached_first;
+        ck_assert_int_eq(verify(tok, &c), 0); /* cached by now either way */
+        ck_assert_str_eq(c.sub, "user-abc");
+        ck_assert_int_eq(verify(forged, &c), UC_EUNAUTH);
+        ck_assert_uint_eq(stats_of(v).entries, 1);
+    }
+    ck_assert(saw_uncached);
+    uc_free(tok);
+    uc_free(forged);
+}
+END_TEST
+
+/* A put that read the generation before a flush is dropped: the check it
+ * comes from may have used a key that the flush retired. */
+START_TEST(stale_put_after_flush_is_dropped)
+{
+    struct auth_cache *cache = NULL;
+    ck_assert_int_eq(auth_cache_create(&cache, 16, 1000, 0), 0);
+    uint8_t key[UC_SHA256_LEN];
+    ck_assert_int_eq(uc_crypto_sha256("tok", 3, key), 0);
+    struct uc_auth_claims c = {.sub = "user-1", .exp = NOW + 60}, out;
+    struct auth_times t = {.exp = NOW + 60}, tout;
+    uint64_t gen = auth_cache_gen(cache);
+    auth_cache_flush(cache);
+    auth_cache_put(cache, key, gen, 0, T0_MS, &c, &t);
+    ck_assert(!auth_cache_get(cache, key, 1, &out, &tout));
+    auth_cache_put(cache, key, auth_cache_gen(cache), 0, T0_MS, &c, &t);
+    ck_assert(auth_cache_get(cache, key, 999, &out, &tout));
+    ck_assert_str_eq(out.sub, "user-1");
+    ck_assert_int_eq(tout.exp, NOW + 60);
+    ck_assert(!auth_cache_get(cache, key, 1000, &out, &tout)); /* max age */
+    struct uc_auth_cache_stats st;
+    auth_cache_stats(cache, &st);
+    ck_assert_uint_eq(st.entries, 0);
+    ck_assert_uint_eq(st.flushes, 1);
+    auth_cache_destroy(cache);
+}
+END_TEST
+
+/* Workers verify more distinct tokens than the cache holds (hits, misses
+ * and evictions) while the main thread keeps retiring a key (flushes). */
+struct churn {
+    struct uc_auth_verifier *ver;
+    char *tok[32];
+    atomic_int failures;
+};
+
+static void *churn_loop(void *arg)
+{
+    struct churn *r = arg;
+    for (int i = 0; i < 400; i++) {
+        int t = (i / 4 * 7) % 32; /* each token 4 times running: mostly hits */
+        struct uc_auth_claims c;
+        char e[UC_ERR_LEN], want[32];
+        snprintf(want, sizeof(want), "user-%d", t);
+        if (uc_auth_verify(r->ver, r->tok[t], &c, e) != 0 || strcmp(c.sub, want) != 0)
+            atomic_fetch_add(&r->failures, 1);
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_verification_with_evictions_and_flushes)
+{
+    struct uc_auth_verifier_opts o = {
+        .fetch = fake_fetch, .min_refetch_ms = 1, .cache_entries = 16};
+    struct churn r = {.ver = NULL};
+    ck_assert_int_eq(uc_auth_verifier_create(&r.ver, &o, err), 0);
+    json_int_t now = (json_int_t)(uc_clock_wall_ms(NULL) / 1000);
+    for (int i = 0; i < 32; i++) {
+        json_t *j = claims();
+        char sub[32];
+        snprintf(sub, sizeof(sub), "user-%d", i);
+        set(j, "sub", json_string(sub));
+        set(j, "iat", json_integer(now));
+        set(j, "exp", json_integer(now + 600));
+        r.tok[i] = mint(k1, "k1", j);
+    }
+    char *stranger = mint(k3, "k3", claims());
+    atomic_init(&r.failures, 0);
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, churn_loop, &r), 0);
+    for (int i = 0; i < 30; i++) {
+        struct uc_auth_claims c;
+        if (i % 2 == 0)
+            publish(k2, "k2");
+        else
+            ck_assert_int_eq(json_array_remove(json_object_get(jwks, "keys"), 1), 0);
+        usleep(1100); /* past min_refetch_ms */
+        ck_assert_int_eq(uc_auth_verify(r.ver, stranger, &c, err), UC_EUNAUTH);
+    }
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    ck_assert_int_eq(atomic_load(&r.failures), 0);
+    struct uc_auth_cache_stats st = stats_of(r.ver);
+    ck_assert_uint_ge(st.flushes, 10);
+    ck_assert_uint_gt(st.hits, 0);
+    ck_assert_uint_gt(st.evictions, 0);
+    ck_assert_uint_le(st.entries, 16);
+    uc_auth_verifier_destroy(r.ver);
+    for (int i = 0; i < 32; i++)
+        uc_free(r.tok[i]);
+    uc_free(stranger);
+}
+END_TEST
+
 static TCase *fixture_tcase(const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -825,6 +1294,24 @@ int main(void)
     tcase_add_test(tc, unusable_jwks_entries_are_skipped);
     tcase_add_test(tc, jwks_url_fetch_failure_is_unavailable);
     tcase_add_test(tc, concurrent_verification_survives_refetches);
+    suite_add_tcase(s, tc);
+    tc = fixture_tcase("token_cache");
+    tcase_add_test(tc, cache_hit_returns_identical_claims);
+    tcase_add_test(tc, cache_hit_rechecks_expiry);
+    tcase_add_test(tc, cache_hit_honours_leeway);
+    tcase_add_test(tc, cache_hit_rechecks_not_before_when_the_wall_clock_steps_back);
+    tcase_add_test(tc, cache_entries_die_at_max_age);
+    tcase_add_test(tc, retired_key_stops_verifying_from_the_cache);
+    tcase_add_test(tc, reused_kid_with_a_new_key_empties_the_cache);
+    tcase_add_test(tc, failed_verifications_are_not_cached);
+    tcase_add_test(tc, cache_evicts_the_entry_with_least_life_at_capacity);
+    tcase_add_test(tc, cache_never_grows_past_capacity);
+    tcase_add_test(tc, cache_can_be_turned_off);
+    tcase_add_test(tc, cache_options_are_bounded);
+    tcase_add_test(tc, oversized_tokens_skip_the_cache);
+    tcase_add_test(tc, cache_allocation_failure_degrades_to_uncached);
+    tcase_add_test(tc, stale_put_after_flush_is_dropped);
+    tcase_add_test(tc, concurrent_verification_with_evictions_and_flushes);
     suite_add_tcase(s, tc);
     tc = fixture_tcase("http_authn");
     tcase_add_test(tc, http_adapter_matches_the_server_callback);

@@ -1,11 +1,13 @@
 /* uc/auth.h - who is calling: token claims, role checks, and the verifier
  * that checks IAM's EdDSA tokens offline against a cached JWKS key set,
- * refetched when a token names an unknown `kid`. A verifier is thread-safe
- * (one mutex guards its key cache); claims are plain values. */
+ * refetched when a token names an unknown `kid`, and remembers the tokens
+ * it has verified. A verifier is thread-safe (one mutex guards its key set,
+ * striped mutexes its token cache); claims are plain values. */
 #ifndef UC_AUTH_H
 #define UC_AUTH_H
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uc/clock.h"
@@ -97,6 +99,44 @@ struct uc_auth_verifier_opts {
     const struct uc_clock *clock; /* NULL = real time */
     int64_t min_refetch_ms;       /* unknown kids refetch at most this often; 0 = 5000 */
     int64_t leeway_s;             /* clock skew allowed on exp/nbf; 0 = none */
+    /* Verified-token cache (see "The token cache" below): slots, 1 to
+     * UC_AUTH_CACHE_MAX; 0 = UC_AUTH_CACHE_DEFAULT (so zeroed opts get it),
+     * UC_AUTH_CACHE_OFF turns it off. */
+    long cache_entries;
+    int64_t cache_max_age_ms; /* 1 to UC_AUTH_CACHE_MAX_AGE_LIMIT_MS; 0 = 5 min */
+};
+
+/* The token cache. A token that verified is remembered by the SHA-256 of
+ * its exact bytes (the token itself is never stored), with its claims, so
+ * checking it again costs a hash and a lookup instead of an Ed25519 verify
+ * and a JSON parse. Failures are never cached.
+ * - Every hit re-checks exp, nbf and iat against the verifier's clock with
+ *   its leeway, so a cached token expires exactly when an uncached one does.
+ * - Key retirement: the verifier learns of it when it refetches the key set
+ *   (on an unknown kid, as without the cache). A refetch that drops a kid
+ *   or changes its key empties the cache before it returns, and a check
+ *   that looked its key up in the old set cannot refill it; so a retired
+ *   key stops working at the same moment with or without the cache. In any
+ *   case no entry is used longer than cache_max_age_ms (default 5 min) after
+ *   its signature was checked: that is the bound on how long the cache can
+ *   outlive any key.
+ * - Size: cache_entries slots of about 430 bytes, allocated on first use one
+ *   stripe (up to 1/16) at a time; when the 8 slots a token may use are full
+ *   the entry with the least life left is evicted. */
+#define UC_AUTH_CACHE_DEFAULT 4096
+#define UC_AUTH_CACHE_MAX (1L << 20)
+#define UC_AUTH_CACHE_OFF (-1L)
+#define UC_AUTH_CACHE_MAX_AGE_MS (5 * 60 * 1000)
+#define UC_AUTH_CACHE_MAX_AGE_LIMIT_MS (60 * 60 * 1000)
+
+/* What the token cache has done since the verifier was created. */
+struct uc_auth_cache_stats {
+    uint64_t hits;      /* checks answered from the cache (accepted or expired) */
+    uint64_t misses;    /* checks that found no live entry (verified in full) */
+    uint64_t evictions; /* live entries pushed out to make room */
+    uint64_t flushes;   /* times a key-set change emptied the cache */
+    size_t entries;     /* live entries now */
+    size_t capacity;    /* slots; 0 when the cache is off */
 };
 
 struct uc_auth_verifier;
@@ -104,7 +144,8 @@ struct uc_auth_verifier;
 /* Create a verifier; it fetches keys lazily on first use. Strings in opts
  * are copied; clock and fetch_ctx are borrowed for the verifier's life. On
  * success *out owns it (free with uc_auth_verifier_destroy); on failure
- * *out is untouched. Errors: UC_EINVAL (neither url nor fetch), UC_ENOMEM. */
+ * *out is untouched. Errors: UC_EINVAL (neither url nor fetch, or a cache
+ * size or age out of range), UC_ENOMEM. */
 UC_MUSTCHECK int uc_auth_verifier_create(struct uc_auth_verifier **out,
                                          const struct uc_auth_verifier_opts *opts,
                                          char err[UC_ERR_LEN]);
@@ -118,12 +159,17 @@ void uc_auth_verifier_destroy(struct uc_auth_verifier *v);
  * key set (which replaces the cache, so retired keys stop working) at most
  * once per min_refetch_ms, counting failed fetches; the first use always
  * fetches. Keys in the set that are not Ed25519 or have no kid are skipped.
+ * A token verified before is answered from the token cache (see above)
+ * with the same claims, after its times are re-checked.
  * On failure *out is untouched.
  * Errors: UC_EUNAUTH (bad, expired, tampered, wrong audience or issuer,
  * unknown key), UC_EUNAVAIL (the key set could not be fetched, or none has
  * been loaded yet and a refetch is not due), UC_ENOMEM. */
 UC_MUSTCHECK int uc_auth_verify(struct uc_auth_verifier *v, const char *token,
                                 struct uc_auth_claims *out, char err[UC_ERR_LEN]);
+
+/* Fill *out with the token cache's counters (all zero when it is off). */
+void uc_auth_verifier_cache_stats(struct uc_auth_verifier *v, struct uc_auth_cache_stats *out);
 
 /* Adapter with the signature of uc_http_authn_fn; ctx is the verifier.
  * Same results as uc_auth_verify. */
