@@ -62,11 +62,20 @@ def timeout_scale():
     return 4.0 if sanitized() else 1.0
 
 
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago (bind to 0, read it, close) and
+    that this process has not handed out before: the kernel may offer a
+    just-closed port again, and two members given one port fail to start."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def daemon_env(scrub_prefixes=("UC_",), extra=None):
