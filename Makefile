@@ -108,6 +108,18 @@ format-check:
 test:
 	@scripts/test.sh
 
+# The six-node harness's fault lanes (test-cluster/README.md); `make test`
+# runs only fresh-smoke. Every lane runs even when an earlier one failed.
+# LANES=consistency (for example) runs some; they need root for partitions.
+CLUSTER_LANES ?= durability-proof chainfire-live-membership-proof consistency
+.PHONY: test-cluster
+test-cluster:
+	@scripts/deps.sh ensure
+	@$(MAKE) --no-print-directory bins
+	@rc=0; for l in $(or $(LANES),$(CLUSTER_LANES)); do \
+		/usr/bin/python3 test-cluster/cluster lane $$l || rc=1; \
+	done; exit $$rc
+
 quickstart:
 	@scripts/deps.sh ensure
 	@$(MAKE) --no-print-directory bins
