@@ -2,12 +2,12 @@
 # quickstart.sh [--smoke] - a single-node UltraCloud on loopback, state under
 # work/quickstart/. Generates its secrets once, starts every daemon in
 # SERVICES, waits for /readyz, creates an `admin` user (system-admin) and a
-# `demo` project through the public API, starts a one-member chainfire that
-# trusts IAM's tokens, and prints a real admin token.
+# `demo` project through the public API, starts one-member chainfire and
+# flaredb clusters that trust IAM's tokens, and prints a real admin token.
 #   (no flag)  keep running until Ctrl-C, then stop the daemons
 #   --smoke    stop the daemons after the checks; exit 0 only if all passed
 # Environment: UC_QUICKSTART_<SERVICE>_PORT (e.g. UC_QUICKSTART_IAM_PORT),
-# UC_QUICKSTART_CHAINFIRE_RAFT_PORT, UC_QUICKSTART_DIR (state),
+# UC_QUICKSTART_{CHAINFIRE,FLAREDB}_RAFT_PORT, UC_QUICKSTART_DIR (state),
 # UC_QUICKSTART_BIN_DIR (daemons, default build/bin), UC_QUICKSTART_TIMEOUT
 # (seconds to wait for readiness, 30).
 # Needs only curl, openssl and python3 (for JSON).
@@ -43,7 +43,7 @@ chmod 700 "$STATE" "$SECRETS" "$TMP"
 # One entry per daemon, in start order. A service needs <svc>_port (its
 # default port, DESIGN.md) and <svc>_args (its command line); <svc>_setup, if
 # defined, runs once it is ready.
-SERVICES=(iam chainfire)
+SERVICES=(iam chainfire flaredb)
 
 iam_port=7100
 iam_args()
@@ -72,6 +72,25 @@ chainfire_args()
     ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of chainfire)"
         --raft-address "127.0.0.1:$raft"
         --data-dir "$STATE/chainfire"
+        --initial-cluster "1=127.0.0.1:$raft" --bootstrap
+        --iam-jwks-url "$(url_of iam)/api/v1/keys")
+}
+
+# flaredb: a one-member cluster (node 1) like chainfire's; its raft log and
+# database (flaredb.db) live in work/quickstart/flaredb.
+flaredb_port=7300
+flaredb_raft_port=7301
+flaredb_args()
+{
+    local raft
+    raft=$(port_of flaredb-raft)
+    [[ $raft =~ ^[0-9]{1,5}$ ]] && [ "$raft" -ge 1 ] && [ "$raft" -le 65535 ] ||
+        fail flaredb "raft port '$raft' is not a number from 1 to 65535"
+    check_port_free flaredb-raft "$raft"
+    mkdir -p "$STATE/flaredb"
+    ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of flaredb)"
+        --raft-address "127.0.0.1:$raft"
+        --data-dir "$STATE/flaredb"
         --initial-cluster "1=127.0.0.1:$raft" --bootstrap
         --iam-jwks-url "$(url_of iam)/api/v1/keys")
 }
@@ -339,6 +358,60 @@ chainfire_setup()
     [ "$got" = "$val" ] || fail chainfire "GET /api/v1/kv/$key returned value $got, not the $val just put"
 }
 
+# --- flaredb: a leader, then SQL and KV round trips ----------------------------
+# sql_bodies NOTE: flaredb request bodies into $TMP/write (create the table if
+# missing, insert NOTE) and $TMP/read (select it back).
+sql_bodies()
+{
+    "$PY" - "$1" "$TMP" <<'EOF'
+import json, os, sys
+note, tmp = sys.argv[1], sys.argv[2]
+write = {"statements": [
+    {"sql": "CREATE TABLE IF NOT EXISTS quickstart_smoke("
+            "id INTEGER PRIMARY KEY, note TEXT NOT NULL)"},
+    {"sql": "INSERT INTO quickstart_smoke(note) VALUES (?)", "params": [note]}]}
+read = {"statements": [{"sql": "SELECT note FROM quickstart_smoke WHERE note = ?",
+                        "params": [note]}]}
+json.dump(write, open(os.path.join(tmp, "write"), "w"))
+json.dump(read, open(os.path.join(tmp, "read"), "w"))
+EOF
+}
+
+flaredb_setup()
+{
+    local url st note got key val deadline
+    url=$(url_of flaredb)/api/v1
+    # /readyz does not wait for an election: wait until the status names a leader.
+    deadline=$((SECONDS + TIMEOUT))
+    while :; do
+        st=$(api GET "$url/cluster/status" "$ADMIN_TOKEN")
+        [ "$st" = 200 ] && json "$TMP/resp" "d['leader']['id']" >/dev/null && break
+        [ $SECONDS -lt $deadline ] ||
+            fail flaredb "no leader known within ${TIMEOUT}s: GET /api/v1/cluster/status answered $st: $(head -c 400 "$TMP/resp")"
+        sleep 0.2
+    done
+    note="quickstart $$ $(date -u +%FT%TZ)"
+    sql_bodies "$note"
+    cp "$TMP/write" "$TMP/body"
+    st=$(api POST "$url/sql" "$ADMIN_TOKEN" --body)
+    expect flaredb "POST /api/v1/sql (create table, insert)" "$st" 200
+    cp "$TMP/read" "$TMP/body"
+    st=$(api POST "$url/sql" "$ADMIN_TOKEN" --body)
+    expect flaredb "POST /api/v1/sql (select)" "$st" 200
+    got=$(json "$TMP/resp" "d['results'][0]['rows'][0][0]") ||
+        fail flaredb "the row just inserted is not there: $(head -c 400 "$TMP/resp")"
+    [ "$got" = "$note" ] || fail flaredb "read back '$got', not the '$note' just inserted"
+    key=$(b64url quickstart/smoke)
+    val=$(b64url "$note")
+    printf '{"value": "%s"}\n' "$val" >"$TMP/body"
+    st=$(api PUT "$url/kv/quickstart/$key" "$ADMIN_TOKEN" --body)
+    expect flaredb "PUT /api/v1/kv/quickstart/$key" "$st" 200
+    st=$(api GET "$url/kv/quickstart/$key" "$ADMIN_TOKEN")
+    expect flaredb "GET /api/v1/kv/quickstart/$key" "$st" 200
+    got=$(json "$TMP/resp" "d['value']") || fail flaredb "GET /api/v1/kv/quickstart/$key has no value"
+    [ "$got" = "$val" ] || fail flaredb "GET /api/v1/kv/quickstart/$key returned $got, not the $val just put"
+}
+
 # --- main ----------------------------------------------------------------------
 command -v curl >/dev/null || fail quickstart "curl is not installed (make deps)"
 command -v openssl >/dev/null || fail quickstart "openssl is not installed (make deps)"
@@ -387,6 +460,11 @@ YXBwL2NvbmZpZw, "v1" is djE):
   curl -s -X PUT -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
     -d '{"value":"djE"}' $(url_of chainfire)/api/v1/kv/YXBwL2NvbmZpZw
   curl -s -H "Authorization: Bearer \$TOKEN" $(url_of chainfire)/api/v1/kv/YXBwL2NvbmZpZw
+
+flaredb (SQL with bound parameters; KV under a namespace, base64url as above):
+  curl -s -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"statements":[{"sql":"SELECT id, note FROM quickstart_smoke"}]}' $(url_of flaredb)/api/v1/sql
+  curl -s -H "Authorization: Bearer \$TOKEN" $(url_of flaredb)/api/v1/tables
 
 A fresh token:
   curl -s -X POST $(url_of iam)/api/v1/tokens -H 'Content-Type: application/json' \\

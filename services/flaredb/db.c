@@ -54,6 +54,8 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS _flaredb_kv(ns TEXT NOT NULL, key BLOB NOT NULL,"
     " value BLOB NOT NULL, version INTEGER NOT NULL, create_rev INTEGER NOT NULL,"
     " mod_rev INTEGER NOT NULL, PRIMARY KEY(ns, key)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS _flaredb_acl(kind TEXT NOT NULL, name TEXT NOT NULL,"
+    " project TEXT NOT NULL, PRIMARY KEY(kind, name)) WITHOUT ROWID;"
     "INSERT OR IGNORE INTO _flaredb_meta(name, value) VALUES('format', 1), ('applied_index', 0);"
     "COMMIT;";
 

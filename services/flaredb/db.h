@@ -6,7 +6,8 @@
  * Statements are checked twice with the same rules (an SQLite authorizer):
  * by the leader before proposing, for a precise 400, and again inside apply,
  * where a refused statement becomes the same error result on every member.
- * See docs/api/flaredb-db.md for the command format and determinism rules.
+ * See docs/api/flaredb.md ("State machine") for the command format and the
+ * determinism rules.
  *
  * Thread-safety: apply, snapshot, restore and close run on one thread (raft's
  * loop thread), never concurrently with each other. check, query, tables,
@@ -30,6 +31,8 @@
 #define FLAREDB_DB_MAX_SCAN 10000      /* largest scan limit */
 #define FLAREDB_DB_MAX_TXN_OPS 1024    /* operations in one kv_txn */
 #define FLAREDB_DB_APPLY_MAX_ROWS 1000 /* rows one statement may return inside a write */
+#define FLAREDB_DB_MAX_TABLE_NAME 128  /* bytes of a table name in a restriction */
+#define FLAREDB_DB_MAX_PROJECT 63      /* bytes of a project id in a restriction */
 /* VM instructions one statement may execute inside a write when the command
  * names no "max_steps" (about a second of work). A count, not a time, so
  * every member stops a runaway write at the same point. */
@@ -67,7 +70,7 @@ struct flaredb_db_verdict {
 
 /* Open (creating when missing) the database at cfg->path and its read
  * connections: WAL, synchronous=NORMAL (raft's log is the durable copy, see
- * docs/api/flaredb-db.md), foreign keys on. On success *out owns the handle
+ * docs/api/flaredb.md), foreign keys on. On success *out owns the handle
  * (free with flaredb_db_close); on failure *out is untouched.
  * Errors: UC_EINVAL (no path, a file of another format), UC_EIO (cannot
  * open, create or read it; WAL unavailable), UC_EUNAVAIL (locked by another
@@ -82,8 +85,9 @@ void flaredb_db_close(struct flaredb_db *db);
 /* Log index of the last entry applied (0 for a new database). */
 uint64_t flaredb_db_applied(struct flaredb_db *db);
 
-/* Check a command (borrowed) as the leader does before proposing it: its
- * shape, its sizes, and for SQL each statement prepared against the current
+/* Check a command (borrowed: "sql", "kv_*" or "acl_*") as the leader does
+ * before proposing it: its shape, its sizes, and for SQL each statement
+ * prepared against the current
  * schema with the determinism and access rules. A statement that cannot be
  * prepared because an earlier statement of the same request creates what it
  * names is classified by its first keyword and left to apply, which runs the
@@ -92,7 +96,9 @@ uint64_t flaredb_db_applied(struct flaredb_db *db);
  * in one string, a non-deterministic function, ATTACH, VACUUM, a PRAGMA
  * outside the read-only list, transaction control, TEMP objects; err names
  * the statement as "statements[i]"), UC_EFORBIDDEN (an internal _flaredb_
- * table), UC_E2BIG (a KV value over max_value), UC_EUNAVAIL (no read
+ * table; reading sqlite_schema while "hidden" names a table), UC_ENOENT (a
+ * table named in the command's "hidden" list: "no such table"), UC_E2BIG
+ * (a KV value over max_value), UC_EUNAVAIL (no read
  * connection free within the time limit, or the database is unusable after
  * a failed restore), UC_ENOMEM. */
 UC_MUSTCHECK int flaredb_db_check(struct flaredb_db *db, const json_t *cmd,
@@ -172,6 +178,17 @@ UC_MUSTCHECK int flaredb_db_snapshot(struct flaredb_db *db, void **buf, size_t *
  * UC_EUNAVAIL until closed), UC_ENOMEM. */
 UC_MUSTCHECK int flaredb_db_restore(struct flaredb_db *db, const void *buf, size_t len,
                                     uint64_t index, char err[UC_ERR_LEN]);
+
+/* Every project restriction (acl_set commands not undone by acl_delete):
+ * *out is a new object {"items":[{"kind":"namespace"|"table","name",
+ * "project"}]} ordered by kind, then name; table names are lower case.
+ * Errors: UC_EUNAVAIL, UC_EIO, UC_ENOMEM (outputs untouched). */
+UC_MUSTCHECK int flaredb_db_acl_list(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN]);
+
+/* A counter that moves after every committed change of the restrictions
+ * and every restore: a copy of flaredb_db_acl_list read after this value
+ * was is current while the value stays the same. */
+uint64_t flaredb_db_acl_generation(struct flaredb_db *db);
 
 /* The state machine for uc_repl_create: apply is flaredb_db_apply (results
  * are json_t *, released by free_result with json_decref), snapshot is

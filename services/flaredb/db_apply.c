@@ -28,14 +28,15 @@ int flaredb_db_check(struct flaredb_db *db, const json_t *cmd, struct flaredb_db
         return uc_err_set(err, UC_EINVAL, "command must be a JSON object");
     if (op && strcmp(op, "sql") == 0)
         return flaredb_db_sql_check(db, cmd, out, err);
-    if (!flaredb_db_kv_op(op))
+    if (!flaredb_db_kv_op(op) && !flaredb_db_acl_op(op))
         return uc_err_set(err, UC_EINVAL,
-                          "field 'op' must be \"sql\", \"kv_put\", \"kv_cas\", \"kv_delete\" or "
-                          "\"kv_txn\"");
+                          "field 'op' must be \"sql\", \"kv_put\", \"kv_cas\", \"kv_delete\", "
+                          "\"kv_txn\", \"acl_set\" or \"acl_delete\"");
     json_t *tables = json_array();
     if (!tables)
         return uc_err_set(err, UC_ENOMEM, "out of memory");
-    int rc = flaredb_db_kv_check(db, cmd, err);
+    int rc =
+        flaredb_db_kv_op(op) ? flaredb_db_kv_check(db, cmd, err) : flaredb_db_acl_check(cmd, err);
     if (rc < 0) {
         json_decref(tables);
         return rc;
@@ -79,6 +80,8 @@ static int dispatch(struct flaredb_db *db, const void *cmd, size_t len, json_t *
         rc = flaredb_db_sql_apply(db, j, result, err);
     else if (rc == 0 && flaredb_db_kv_op(op))
         rc = flaredb_db_kv_apply(db, j, result, err);
+    else if (rc == 0 && flaredb_db_acl_op(op))
+        rc = flaredb_db_acl_apply(db, j, result, err);
     else if ((*result = flaredb_db_error_json(UC_EINVAL, rc < 0 ? msg : "unknown op", NULL)))
         rc = 0;
     else
@@ -117,6 +120,7 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
                  (unsigned long long)index);
         return UC_EUNAVAIL;
     }
+    db->acl_changed = false;
     int rc = flaredb_db_wstep(db, W_BEGIN, err);
     if (rc == 0)
         rc = dispatch(db, cmd, len, &res, err);
@@ -131,6 +135,8 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
         return rc;
     }
     atomic_store(&db->applied, index);
+    if (db->acl_changed) /* after the commit: a reader that sees the new value sees the rows */
+        atomic_fetch_add(&db->acl_gen, 1);
     *result = res;
     return 0;
 }
@@ -168,6 +174,9 @@ static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
     if (rc < 0)
         uc_error("flaredb: restore of the snapshot at index %llu: %s", (unsigned long long)index,
                  err);
+    else
+        uc_info("flaredb: restored the snapshot at index %llu (%zu bytes)",
+                (unsigned long long)index, len);
     return rc;
 }
 

@@ -107,10 +107,38 @@ static void note_table(struct authz *az, const char *name)
     (void)json_array_append_new(az->tables, json_string(name));
 }
 
+/* True when `name` is in the request's hidden list (case-insensitive, as
+ * SQLite's names are). */
+static bool is_hidden(const struct authz *az, const char *name)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(az->hidden, i, v)
+    {
+        if (name && strcasecmp(json_string_value(v), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A table restricted to another project reads as one that does not exist,
+ * so its existence does not leak (as IAM answers 404 across projects). */
+static int deny_hidden(struct authz *az, const char *name)
+{
+    char shown[NAME_SHOWN + 4];
+    uc_err_sanitize(shown, sizeof(shown), name, NAME_SHOWN);
+    return deny(az, UC_ENOENT, "no such table: %s", shown);
+}
+
 static int use_table(struct authz *az, const char *table, bool write, const char *trigger)
 {
     if (flaredb_db_is_internal(table))
         return deny_internal(az, table);
+    if (is_hidden(az, table))
+        return deny_hidden(az, table);
+    if (!write && !trigger && table &&
+        (strcasecmp(table, "sqlite_master") == 0 || strcasecmp(table, "sqlite_temp_master") == 0))
+        az->schema_read = true;
     if (write && !is_sqlite_own(table)) {
         raise(az, FLAREDB_DB_WRITE);
         az->dml |= trigger == NULL;
@@ -124,6 +152,8 @@ static int create(struct authz *az, const char *name, const char *table, bool ha
 {
     if (flaredb_db_is_internal(name) || flaredb_db_is_internal(table))
         return deny_internal(az, flaredb_db_is_internal(name) ? name : table);
+    if (is_hidden(az, name) || is_hidden(az, table))
+        return deny_hidden(az, is_hidden(az, name) ? name : table);
     if (is_sqlite_own(name)) { /* ANALYZE creating sqlite_stat1 */
         raise(az, FLAREDB_DB_WRITE);
         return SQLITE_OK;
@@ -139,6 +169,8 @@ static int drop(struct authz *az, const char *name, const char *table)
 {
     if (flaredb_db_is_internal(name) || flaredb_db_is_internal(table))
         return deny_internal(az, flaredb_db_is_internal(name) ? name : table);
+    if (is_hidden(az, name) || is_hidden(az, table))
+        return deny_hidden(az, is_hidden(az, name) ? name : table);
     raise(az, FLAREDB_DB_DDL_DESTRUCTIVE);
     note_table(az, table);
     return SQLITE_OK;
@@ -150,6 +182,8 @@ static int alter(struct authz *az, const char *table, const char *column)
 {
     if (flaredb_db_is_internal(table))
         return deny_internal(az, table);
+    if (is_hidden(az, table))
+        return deny_hidden(az, table);
     az->alter = true;
     az->alter_destructive |= column != NULL;
     note_table(az, table);
@@ -191,6 +225,8 @@ static int function(struct authz *az, const char *name)
 
 static int pragma(struct authz *az, const char *name, const char *arg)
 {
+    if (in_list(pragma_named, name) && is_hidden(az, arg))
+        return deny_hidden(az, arg);
     if (in_list(pragma_named, name))
         return flaredb_db_is_internal(arg) ? deny_internal(az, arg) : SQLITE_OK;
     if (in_list(pragma_plain, name) && !arg)

@@ -39,6 +39,10 @@ struct authz {
     int deny;                  /* UC_E* code of the first refusal, 0 none */
     char why[192];             /* its message */
     json_t *tables;            /* when set, touched table names are appended once */
+    /* Tables the request may not reach (a project restriction): touching
+     * one is refused as SQLite refuses a missing table. Borrowed; NULL none. */
+    const json_t *hidden;
+    bool schema_read; /* sqlite_schema was read (SQLite's own DDL reads it too) */
 };
 
 /* One SQLite connection and what its callbacks need. */
@@ -85,6 +89,8 @@ struct flaredb_db {
     bool paused;        /* a restore is swapping the file */
     bool broken;        /* a restore failed after the swap: everything is UC_EUNAVAIL */
     _Atomic uint64_t applied;
+    bool acl_changed;         /* apply thread: the entry being applied changed _flaredb_acl */
+    _Atomic uint64_t acl_gen; /* bumped after every committed ACL change and every restore */
 };
 
 /* Install the authorizer and progress handler on `c`. */
@@ -138,6 +144,7 @@ struct sql_req {
     bool tx;                     /* "transaction", default true */
     enum flaredb_db_class allow; /* "allow", default FLAREDB_DB_WRITE */
     int64_t max_steps;           /* "max_steps", default FLAREDB_DB_DEFAULT_STEPS */
+    const json_t *hidden;        /* "hidden": table names out of reach; NULL none */
 };
 
 /* Validate `cmd` into *req. Errors: UC_EINVAL naming the field. */
@@ -199,5 +206,13 @@ bool flaredb_db_kv_op(const char *op);
 UC_MUSTCHECK int flaredb_db_kv_check(struct flaredb_db *db, const json_t *cmd, char *err);
 UC_MUSTCHECK int flaredb_db_kv_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
                                      char *err);
+
+/* ---- project restrictions (db_acl.c) -------------------------------------- */
+
+/* True for the "acl_*" ops. */
+bool flaredb_db_acl_op(const char *op);
+UC_MUSTCHECK int flaredb_db_acl_check(const json_t *cmd, char *err);
+UC_MUSTCHECK int flaredb_db_acl_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
+                                      char *err);
 
 #endif /* FLAREDB_DB_INTERNAL_H */

@@ -198,6 +198,8 @@ int flaredb_db_restore(struct flaredb_db *db, const void *buf, size_t len, uint6
         rc = prepare_image(tmp, index, err);
     if (rc == 0)
         rc = swap(db, tmp, err);
+    /* the restrictions may differ in the new file (or be unreadable) */
+    atomic_fetch_add(&db->acl_gen, 1);
     if (rc < 0) {
         char ignored[UC_ERR_LEN];
         /* a leftover is harmless: the next restore removes it first */

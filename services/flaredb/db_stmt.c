@@ -14,6 +14,7 @@
 
 #define MAX_SQL (1 << 20) /* bytes of one statement's text */
 #define MAX_PARAMS 32766  /* SQLite's default SQLITE_MAX_VARIABLE_NUMBER */
+#define MAX_HIDDEN 100000 /* names in a command's "hidden" list */
 
 /* ---- JSON helpers -------------------------------------------------------------- */
 
@@ -51,6 +52,7 @@ static const struct uc_json_field sql_fields[] = {
     {"transaction", UC_JSON_BOOL, false, 0, 0, NULL},
     {"allow", UC_JSON_STRING, false, 0, 32, NULL},
     {"max_steps", UC_JSON_INT, false, 1, FLAREDB_DB_MAX_STEPS, NULL},
+    {"hidden", UC_JSON_ARRAY, false, 0, MAX_HIDDEN, NULL},
     {NULL, 0, false, 0, 0, NULL},
 };
 
@@ -89,6 +91,14 @@ int flaredb_db_sql_parse(const json_t *cmd, struct sql_req *req, char *err)
         return rc;
     size_t i;
     const json_t *s;
+    req->hidden = json_object_get(cmd, "hidden");
+    json_array_foreach(req->hidden, i, s)
+    {
+        size_t n = json_string_length(s);
+        if (!json_is_string(s) || n == 0 || n > FLAREDB_DB_MAX_TABLE_NAME)
+            return uc_err_set(err, UC_EINVAL, "hidden[%zu] must be a table name of 1-%d bytes", i,
+                              FLAREDB_DB_MAX_TABLE_NAME);
+    }
     json_array_foreach(req->stmts, i, s)
     {
         if ((rc = uc_json_validate(s, stmt_fields, err)) < 0)
@@ -133,12 +143,24 @@ int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode, const struct sql
     if (flaredb_db_first_word_is(sql, len, "VACUUM"))
         return uc_err_set(err, UC_EINVAL, "statements[%zu]: VACUUM is not allowed", si);
     flaredb_db_authz_begin(c, mode, tables);
+    c->az.hidden = json_array_size(req->hidden) ? req->hidden : NULL;
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v3(c->h, sql, (int)len, 0, &s, &tail);
     if (rc != SQLITE_OK)
         return prepare_failed(c, rc, si, f, err);
     if (!s)
         return uc_err_set(err, UC_EINVAL, "statements[%zu] holds no SQL statement", si);
+    /* SQLite's own DDL reads sqlite_schema too, so only statements below
+     * DDL are refused for reading it */
+    if (c->az.hidden && c->az.schema_read &&
+        flaredb_db_authz_class(&c->az) < FLAREDB_DB_DDL_ADDITIVE) {
+        sqlite3_finalize(s);
+        return uc_err_set(err, UC_EFORBIDDEN,
+                          "statements[%zu] reads the schema (sqlite_schema or a pragma_ "
+                          "function), which would show tables restricted to other projects; "
+                          "list tables with GET /api/v1/tables",
+                          si);
+    }
     if (flaredb_db_skip_blank(tail, sql + len) != sql + len) {
         sqlite3_finalize(s);
         return uc_err_set(err, UC_EINVAL,
@@ -338,7 +360,7 @@ static int step_failed(struct fconn *c, int rc, size_t si, struct stmt_fail *f, 
     if (c->over_budget)
         return uc_err_set(err, UC_E2BIG,
                           "statements[%zu] ran past the write budget of %lld VM steps; narrow it "
-                          "or raise \"max_steps\"",
+                          "(the budget is the server's --max-steps)",
                           si, (long long)c->max_ticks * PROGRESS_OPS);
     if (c->timed_out)
         return uc_err_set(err, UC_ETIMEDOUT,
