@@ -14,6 +14,7 @@ struct uc_store {
 
 static const struct uc_store_backend *const backends[] = {
     &uc_store_sqlite_backend,
+    &uc_store_flaredb_backend,
 };
 
 static const struct uc_store_backend *find_backend(const char *url, const char **rest)
@@ -34,6 +35,12 @@ static const struct uc_store_backend *find_backend(const char *url, const char *
 
 int uc_store_open(struct uc_store **out, const char *url, char err[UC_ERR_LEN])
 {
+    return uc_store_open_opts(out, url, NULL, err);
+}
+
+int uc_store_open_opts(struct uc_store **out, const char *url, const struct uc_store_opts *opts,
+                       char err[UC_ERR_LEN])
+{
     assert(out);
     if (!url)
         return uc_err_set(err, UC_EINVAL, "store: no URL given");
@@ -42,7 +49,9 @@ int uc_store_open(struct uc_store **out, const char *url, char err[UC_ERR_LEN])
     if (!be) {
         char shown[64];
         uc_err_sanitize(shown, sizeof(shown), url, 40);
-        return uc_err_set(err, UC_EINVAL, "store: unknown URL '%s' (expected sqlite:<path>)",
+        return uc_err_set(err, UC_EINVAL,
+                          "store: unknown URL '%s' (expected sqlite:<path> or "
+                          "flaredb:<members>/<namespace>)",
                           shown);
     }
     if (!rest[0])
@@ -50,7 +59,7 @@ int uc_store_open(struct uc_store **out, const char *url, char err[UC_ERR_LEN])
     struct uc_store *st = uc_calloc(1, sizeof(*st));
     if (!st)
         return uc_err_set(err, UC_ENOMEM, "store: out of memory");
-    int rc = be->open(&st->b, rest, err);
+    int rc = be->open_opts ? be->open_opts(&st->b, rest, opts, err) : be->open(&st->b, rest, err);
     if (rc < 0) {
         uc_free(st);
         return rc;

@@ -10,8 +10,12 @@
  * Each function has the contract of the uc_store_* call of the same name. */
 struct uc_store_backend {
     const char *scheme; /* the URL up to the first ':', e.g. "sqlite" */
-    /* `rest` is the URL after "<scheme>:", non-empty, borrowed for the call. */
+    /* `rest` is the URL after "<scheme>:", non-empty, borrowed for the call.
+     * A backend that takes options sets open_opts (`opts` may be NULL and
+     * is read during the call only) and leaves open NULL; store.c calls
+     * whichever is set. */
     int (*open)(void **b, const char *rest, char *err);
+    int (*open_opts)(void **b, const char *rest, const struct uc_store_opts *opts, char *err);
     void (*close)(void *b);
     int (*get)(void *b, const char *key, struct uc_store_item *out, char *err);
     int (*put)(void *b, const char *key, const void *val, size_t len, uint64_t expect_rev,
@@ -25,5 +29,6 @@ struct uc_store_backend {
 
 /* One per backend; store.c lists them in its scheme table. */
 extern const struct uc_store_backend uc_store_sqlite_backend;
+extern const struct uc_store_backend uc_store_flaredb_backend;
 
 #endif /* UC_STORE_BACKEND_H */

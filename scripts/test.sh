@@ -178,10 +178,13 @@ if step deps plain 900 scripts/deps.sh ensure; then
     step build plain 900 make -k -j"$JOBS"
     step unit unit 600 scripts/run-unit.sh build
     step integration pytest 600 scripts/run-integration.sh build
+    # The storage conformance suite against a real 3-member flaredb.
+    step store-conf unit 300 scripts/store-conformance.sh build
     test_cluster
     step build-san plain 900 make -k -j"$JOBS" SAN=1
     step unit-san unit 900 scripts/run-unit.sh build-san
     step integration-san pytest 900 scripts/run-integration.sh build-san
+    step store-conf-san unit 300 scripts/store-conformance.sh build-san
     # CK_FORK=no: valgrind then watches the tests themselves, not a parent
     # that only waits for forked children. --foreground keeps the per-test
     # timeout in the step's process group, so an interrupt reaches valgrind.

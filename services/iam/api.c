@@ -49,8 +49,18 @@ static void no_store(struct uc_http_req *req)
 
 /* --- tokens and keys --- */
 
+#define STARTING "iam is starting: its signing keys are not loaded from the store yet"
+
+/* 503 while main is still loading the keyring (see server.h). */
+static int starting(const struct iam_server *s, char err[UC_ERR_LEN])
+{
+    return atomic_load(&s->starting) ? uc_err_set(err, UC_EUNAVAIL, STARTING) : 0;
+}
+
 static int h_token(struct uc_http_req *req, void *ctx)
 {
+    if (starting(ctx, req->err) < 0)
+        return UC_EUNAVAIL;
     char retry[24];
     int64_t retry_after = 0;
     json_t *out = NULL;
@@ -84,6 +94,10 @@ static int h_jwks(struct uc_http_req *req, void *ctx)
 {
     struct iam_server *s = ctx;
     json_t *out = NULL;
+    /* While starting: the signing key file's key only, which flaredb needs
+     * to verify the token iam reads its keyring with. */
+    if (atomic_load(&s->starting))
+        return uc_http_reply_json(req, 200, json_incref(s->boot_jwks));
     int rc = iam_keyring_jwks(s->keyring, &out, req->err);
     return reply(req, rc, 200, out);
 }
@@ -345,7 +359,8 @@ static const struct uc_http_route routes[] = {
 static int ready(void *ctx, char err[UC_ERR_LEN])
 {
     struct iam_server *s = ctx;
-    return uc_store_ping(s->store, err);
+    int rc = starting(s, err);
+    return rc < 0 ? rc : uc_store_ping(s->store, err);
 }
 
 static void counter(FILE *out, const char *name, const char *help, unsigned long v)

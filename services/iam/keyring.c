@@ -446,6 +446,14 @@ static const struct entry *find_active(const struct iam_keyring *kr)
     return NULL;
 }
 
+bool iam_keyring_verifies(struct iam_keyring *kr, const char *kid)
+{
+    pthread_rwlock_rdlock(&kr->lock);
+    bool found = find_kid(kr, kid) != NULL;
+    pthread_rwlock_unlock(&kr->lock);
+    return found;
+}
+
 int iam_keyring_sign(struct iam_keyring *kr, const json_t *payload, char **token,
                      char kid[IAM_KID_LEN], char err[UC_ERR_LEN])
 {

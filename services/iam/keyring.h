@@ -62,6 +62,9 @@ UC_MUSTCHECK int iam_keyring_list(struct iam_keyring *kr, const struct iam_page 
  * ones (*out new reference). Errors: UC_ENOMEM. */
 UC_MUSTCHECK int iam_keyring_jwks(struct iam_keyring *kr, json_t **out, char err[UC_ERR_LEN]);
 
+/* True when `kid` is the active or a verifying key (it is in the JWKS). */
+bool iam_keyring_verifies(struct iam_keyring *kr, const char *kid);
+
 /* Sign payload (borrowed) with the active key: *token freed with uc_free,
  * kid gets the signing kid. Errors: UC_EUNAVAIL (no active key),
  * UC_ECRYPTO, UC_E2BIG, UC_ENOMEM. */

@@ -1,27 +1,39 @@
 /* main.c - the iam daemon's start-up order: signals, options, log, secrets,
- * store, rate limiter, keyring (importing the file key), HTTP server; then
- * wait for SIGTERM, drain and tear down in reverse. All state lives in
- * struct daemon on main's stack. */
+ * store, rate limiter, HTTP server, then the keyring (importing the file
+ * key), retried while the store cannot be reached; then wait for SIGTERM,
+ * drain and tear down in reverse. The server starts before the keyring
+ * because on a flaredb store iam reads its keyring with a token it signs
+ * itself, which flaredb checks against this daemon's JWKS: until the
+ * keyring is loaded the API answers 503, except GET /api/v1/keys, which
+ * serves the signing key file's key. All state lives in struct daemon on
+ * main's stack. */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "keyring.h"
 #include "ratelimit.h"
 #include "secrets.h"
 #include "server.h"
+#include "store_token.h"
 #include "tokens.h"
 #include "uc/alloc.h"
 #include "uc/config.h"
 #include "uc/daemon.h"
 #include "uc/http.h"
+#include "uc/jws.h"
 #include "uc/log.h"
 
 #define EXIT_CONFIG 2
 #define DRAIN_MS 10000
 #define RATE_SLOTS 16384
+#define RETRY_MS 1000       /* between attempts to reach the store at start-up */
+#define AUTH_RETRY_MS 30000 /* how long a store refusing iam's token may be transient */
+#define STOPPED 1           /* start-up ended by SIGTERM or SIGINT */
 
 struct iam_config {
     char *listen;
@@ -46,7 +58,8 @@ static const struct uc_config_opt options[] = {
     OPT("listen", UC_CFG_STRING, listen, "127.0.0.1", 0, 0, false, "bind address"),
     OPT("port", UC_CFG_INT, port, "7100", 1, 65535, false, "API port"),
     OPT("store", UC_CFG_STRING, store, "sqlite:/var/lib/ultracloud/iam/iam.db", 0, 0, false,
-        "storage URL"),
+        "storage URL: sqlite:<path>, or flaredb:<member>,.../<namespace> (iam signs its own "
+        "token for flaredb; see docs/operations.md)"),
     OPT("signing-key-file", UC_CFG_STRING, signing_key_file, NULL, 0, 0, true,
         "Ed25519 private key, PKCS#8 PEM (openssl genpkey -algorithm ed25519)"),
     OPT("bootstrap-token-file", UC_CFG_STRING, bootstrap_token_file, NULL, 0, 0, true,
@@ -70,7 +83,9 @@ struct daemon {
     struct iam_server srv;
     char *bootstrap;
     struct uc_crypto_key *file_key;
+    struct iam_store_token *store_token;
     struct uc_http_server *http;
+    struct uc_http_opts http_opts;
     char err[UC_ERR_LEN];
 };
 
@@ -88,47 +103,141 @@ static int load_secrets(struct daemon *d)
     return rc;
 }
 
-/* Store, rate limiter, keyring (with the file key imported), hasher. */
+/* {"keys":[the file key]}: the JWKS served while the keyring loads. */
+static int boot_jwks(struct daemon *d)
+{
+    char kid[IAM_KID_LEN];
+    int rc = iam_keyring_kid(d->file_key, kid);
+    json_t *jwk = rc == 0 ? uc_jws_jwk(d->file_key, kid) : NULL;
+    d->srv.boot_jwks = jwk ? json_pack("{s:[o]}", "keys", jwk) : NULL;
+    return d->srv.boot_jwks ? 0 : uc_err_set(d->err, UC_ENOMEM, "cannot build the start-up JWKS");
+}
+
+/* Store (with iam's own token for flaredb), rate limiter, hasher. */
 static int open_state(struct daemon *d)
 {
     struct iam_server *s = &d->srv;
-    char kid[IAM_KID_LEN];
-    bool imported = false;
     s->bootstrap_token = d->bootstrap;
     s->token_ttl_s = d->cfg.token_ttl;
     s->scrypt_log_n = (int)d->cfg.scrypt_log_n;
-    int rc = uc_store_open(&s->store, d->cfg.store, d->err);
-    if (rc < 0)
-        uc_err_prefix(d->err, rc, "--store %s", d->cfg.store);
+    atomic_store(&s->starting, true);
+    int rc = iam_store_token_create(&d->store_token, d->file_key, NULL, d->err);
+    if (rc == 0)
+        rc = boot_jwks(d);
+    if (rc == 0) {
+        struct uc_store_opts so = {.token = iam_store_token_get, .token_ctx = d->store_token};
+        if ((rc = uc_store_open_opts(&s->store, d->cfg.store, &so, d->err)) < 0)
+            uc_err_prefix(d->err, rc, "--store %s", d->cfg.store);
+    }
     if (rc == 0 &&
         (rc = iam_ratelimit_create(&s->ratelimit, d->cfg.token_rate, RATE_SLOTS, NULL)) < 0)
         uc_err_set(d->err, rc, "cannot create the rate limiter");
-    if (rc == 0 &&
-        (rc = iam_keyring_create(&s->keyring, s->store, s->master_key, NULL, d->err)) < 0)
-        uc_err_prefix(d->err, rc, "signing keys");
-    if (rc == 0 && (rc = iam_keyring_import(s->keyring, d->file_key, &imported, kid, d->err)) < 0)
-        uc_err_prefix(d->err, rc, "--signing-key-file %s", d->cfg.signing_key_file);
     if (rc == 0)
         rc = iam_tokens_init(s, d->err);
-    if (rc < 0) {
+    if (rc < 0)
         uc_error("%s", d->err);
-        return rc;
-    }
-    uc_info("signing key %s %s", kid, imported ? "imported as the active key" : "already known");
-    return 0;
+    return rc;
 }
 
-static int serve(struct daemon *d)
+static int start_http(struct daemon *d)
 {
-    struct uc_http_opts opts = {
+    d->http_opts = (struct uc_http_opts){
         .service = "iam",
         .bind_addr = d->cfg.listen,
         .port = (uint16_t)d->cfg.port,
         .threads = (unsigned)d->cfg.threads,
         .access_log = d->cfg.access_log,
     };
-    iam_api_opts(&d->srv, &opts);
-    return uc_daemon_serve(&d->http, &opts, DRAIN_MS);
+    iam_api_opts(&d->srv, &d->http_opts);
+    int rc = uc_http_start(&d->http, &d->http_opts, d->err);
+    if (rc < 0) {
+        uc_error("cannot serve on %s:%u: %s", d->cfg.listen, (unsigned)d->cfg.port, d->err);
+        return rc;
+    }
+    uc_info("listening on %s:%u", d->cfg.listen, (unsigned)uc_http_port(d->http));
+    return 0;
+}
+
+/* Wait up to `ms` for SIGTERM or SIGINT (blocked since uc_daemon_init);
+ * true when one came. */
+static bool stop_requested(int ms)
+{
+    sigset_t set;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return sigtimedwait(&set, NULL, &ts) > 0;
+}
+
+/* Keyring from the store, then the file key imported. */
+static int open_keyring(struct daemon *d, bool *imported, char kid[IAM_KID_LEN])
+{
+    struct iam_server *s = &d->srv;
+    int rc = iam_keyring_create(&s->keyring, s->store, s->master_key, NULL, d->err);
+    if (rc < 0)
+        return uc_err_prefix(d->err, rc, "signing keys");
+    rc = iam_keyring_import(s->keyring, d->file_key, imported, kid, d->err);
+    if (rc < 0) {
+        uc_err_prefix(d->err, rc, "--signing-key-file %s", d->cfg.signing_key_file);
+        iam_keyring_destroy(s->keyring);
+        s->keyring = NULL;
+    }
+    return rc;
+}
+
+static bool transient(int rc) { return rc == UC_EUNAVAIL || rc == UC_ETIMEDOUT; }
+
+/* One try: ping the store, then load the keyring. A refused token counts
+ * as transient for AUTH_RETRY_MS (flaredb may not have fetched our JWKS
+ * yet); the keyring's own UC_EUNAUTH (wrong master key) never does. */
+static int try_keyring(struct daemon *d, int64_t waited_ms, bool *retry)
+{
+    bool imported = false;
+    char kid[IAM_KID_LEN];
+    int rc = uc_store_ping(d->srv.store, d->err);
+    *retry =
+        transient(rc) || ((rc == UC_EUNAUTH || rc == UC_EFORBIDDEN) && waited_ms < AUTH_RETRY_MS);
+    if (rc < 0)
+        return uc_err_prefix(d->err, rc, "--store %s", d->cfg.store);
+    rc = open_keyring(d, &imported, kid);
+    *retry = transient(rc);
+    if (rc == 0)
+        uc_info("signing key %s %s", kid,
+                imported ? "imported as the active key" : "already known");
+    return rc;
+}
+
+/* Load the keyring, retrying while the store cannot serve, and open the
+ * API. Returns 0, STOPPED, or the failure (logged). */
+static int load_keyring(struct daemon *d)
+{
+    bool retry = false;
+    for (int64_t waited = 0;; waited += RETRY_MS) {
+        int rc = try_keyring(d, waited, &retry);
+        if (rc == 0)
+            break;
+        if (!retry) {
+            uc_error("%s", d->err);
+            return rc;
+        }
+        uc_warn("store not usable yet, retrying every %d ms: %s", RETRY_MS, d->err);
+        if (stop_requested(RETRY_MS))
+            return STOPPED;
+    }
+    iam_store_token_use_keyring(d->store_token, d->srv.keyring);
+    atomic_store(&d->srv.starting, false);
+    uc_info("ready");
+    return 0;
+}
+
+static void serve(struct daemon *d)
+{
+    int sig = uc_daemon_wait();
+    uc_info("signal %d: draining for up to %d ms", sig, DRAIN_MS);
+    int left = uc_http_drain(d->http, DRAIN_MS);
+    if (left > 0)
+        uc_warn("%d requests still open after the drain", left);
 }
 
 /* Undo whatever was set up, in reverse; safe on a partly built daemon. */
@@ -136,9 +245,13 @@ static void teardown(struct daemon *d)
 {
     uc_http_destroy(d->http);
     iam_tokens_deinit(&d->srv);
+    if (d->store_token)
+        iam_store_token_use_keyring(d->store_token, NULL);
     iam_keyring_destroy(d->srv.keyring);
     iam_ratelimit_destroy(d->srv.ratelimit);
     uc_store_close(d->srv.store);
+    json_decref(d->srv.boot_jwks);
+    iam_store_token_destroy(d->store_token);
     uc_crypto_key_destroy(d->file_key);
     if (d->bootstrap) {
         uc_crypto_wipe(d->bootstrap, strlen(d->bootstrap));
@@ -170,8 +283,12 @@ int main(int argc, char **argv)
         code = EXIT_CONFIG;
     else if ((rc = open_state(&d)) < 0)
         code = exit_code(rc);
-    else if (serve(&d) < 0)
+    else if (start_http(&d) < 0)
         code = 1;
+    else if ((rc = load_keyring(&d)) < 0)
+        code = exit_code(rc);
+    else if (rc == 0)
+        serve(&d);
     teardown(&d);
     return code;
 }

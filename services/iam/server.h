@@ -2,10 +2,13 @@
  * keyring, rate limiter, secrets, counters). Built in main.c (or a test) and
  * handed to every handler through uc_http_opts.ctx; there are no globals.
  * Fields are set before serving and then only read, except the counters
- * (atomic) and the objects that guard themselves (store, keyring, limiter). */
+ * and `starting` (atomic) and the objects that guard themselves (store,
+ * keyring, limiter); the keyring is set while `starting` is still true. */
 #ifndef IAM_SERVER_H
 #define IAM_SERVER_H
 #include <stdatomic.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "uc/clock.h"
@@ -34,6 +37,12 @@ struct iam_server {
     int scrypt_log_n;                   /* cost of new password hashes */
     char *dummy_hash;                   /* verified when a user is unknown (same timing) */
     struct iam_counters counters;
+    /* True while main is still loading the keyring from the store (which,
+     * on flaredb, needs this very daemon's JWKS): the API then answers 503
+     * except GET /api/v1/keys, which serves boot_jwks (borrowed). Set false
+     * once store and keyring are ready; false from the start in tests. */
+    atomic_bool starting;
+    json_t *boot_jwks;
 };
 
 #endif /* IAM_SERVER_H */

@@ -387,6 +387,8 @@ int iam_tokens_introspect(struct iam_server *s, const json_t *body, json_t **out
 int iam_tokens_authn(void *ctx, const char *token, struct uc_auth_claims *out, char err[UC_ERR_LEN])
 {
     struct iam_server *s = ctx;
+    if (atomic_load(&s->starting)) /* the keyring is not there to verify with yet */
+        return uc_err_set(err, UC_EUNAVAIL, "iam is starting: its signing keys are not loaded yet");
     if (s->bootstrap_token && uc_crypto_streq(token, s->bootstrap_token)) {
         *out = (struct uc_auth_claims){.role = UC_ROLE_ANY, .system_admin = true};
         snprintf(out->sub, sizeof(out->sub), "%s", BOOTSTRAP_SUB);

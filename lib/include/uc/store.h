@@ -1,16 +1,20 @@
 /* uc/store.h - the storage interface services code against: an ordered map
  * from string keys to byte values, each with a revision taken from one
  * store-wide counter that grows with every write. Backends: "sqlite:<path>"
- * (embedded, WAL, synchronous=FULL: a write returns only once durable) and,
- * later, "flaredb:<url>".
+ * (embedded, WAL, synchronous=FULL: a write returns only once durable) and
+ * "flaredb:<members>/<namespace>" (one namespace of a flaredb cluster over
+ * HTTP; see "The flaredb backend" below).
  * Thread-safety: a store handle may be used from many threads at once (the
- * sqlite backend serialises calls on one connection behind a mutex); only
- * uc_store_close must not race with other calls on the same handle.
+ * sqlite backend serialises calls on one connection behind a mutex, the
+ * flaredb backend makes one HTTP request per call); only uc_store_close
+ * must not race with other calls on the same handle.
  * Keys are NUL-terminated strings of 1..UC_STORE_MAX_KEY bytes, compared and
  * ordered as bytes (callers use UTF-8). Values are any bytes, NULs included.
  * Revisions start at 1; every write (a put, a delete, a transaction with at
  * least one PUT or DELETE) takes the next one. A failed call writes nothing
- * and consumes no revision. No caller pointer is kept after a call returns. */
+ * and consumes no revision, with one exception a networked backend cannot
+ * avoid: UC_ETIMEDOUT from a write means its outcome is unknown (see below).
+ * No caller pointer is kept after a call returns. */
 #ifndef UC_STORE_H
 #define UC_STORE_H
 #include <stdbool.h>
@@ -45,6 +49,74 @@ struct uc_store_item {
  * UC_EUNAVAIL (file locked by another process past the busy timeout),
  * UC_ENOMEM. */
 UC_MUSTCHECK int uc_store_open(struct uc_store **out, const char *url, char err[UC_ERR_LEN]);
+
+/* The flaredb backend. URL form:
+ *   flaredb:<member>[,<member>...]/<namespace>[?<param>=<value>[&...]]
+ * e.g. "flaredb:http://10.0.0.1:7300,http://10.0.0.2:7300/iam?token_file=/etc/uc/iam.token".
+ * A member is "http://host:port" or "https://host:port" (no path; at most
+ * UC_STORE_MAX_MEMBERS); the namespace is 1-64 characters of [a-z0-9_.-].
+ * Parameters: token_file=<path> (a file holding the bearer token, read
+ * again whenever it changes; surrounding white space is ignored) and
+ * timeout_ms=<100..600000> (deadline of one call, default 10000). Open
+ * checks the URL and reads the token file but does not contact the
+ * cluster: the first call does (uc_store_ping for a check).
+ *
+ * Every call goes to one member (the last that answered first); on a
+ * refused connection, a 502/503/504 or a timeout it moves to the next one,
+ * backing off once all were tried, until the deadline. Followers forward to
+ * the leader; reads are linearizable. Keys travel base64url-encoded, so any
+ * string key works. Answers map to the codes above: 404 UC_ENOENT, 409
+ * UC_ECONFLICT (err names the key as the caller spelled it), 413 UC_E2BIG,
+ * 400 UC_EINVAL, 401 UC_EUNAUTH, 403 UC_EFORBIDDEN, no member answering
+ * before the deadline UC_EUNAVAIL, an answer that makes no sense UC_EPROTO.
+ * So every call may also fail with UC_EUNAUTH, UC_EFORBIDDEN or UC_EPROTO,
+ * and writes with UC_ETIMEDOUT.
+ *
+ * Writes and lost answers. A write whose answer was lost (the member died
+ * or timed out after the request went out) may or may not have been
+ * applied, so it is re-sent only when a second application is impossible:
+ * when it carries a "fence", a write op on a key that expects a revision
+ * (the revision is gone once the write applies) or a PUT that expects the
+ * key absent (present once it applies). A put or delete with UC_STORE_ANY,
+ * and a transaction without a fence, first read the revision of one key it
+ * writes and expect it (so a PUT with UC_STORE_ANY costs a read and a
+ * write; a delete of a missing key is UC_ENOENT without writing). If a
+ * re-sent write then conflicts, the keys are read back: when every key it
+ * puts holds its value at one shared revision it is reported applied, with
+ * that revision (an identical write by someone else in that window cannot
+ * be told apart); a delete, or a transaction of deletes called with a NULL
+ * `rev`, that finds its keys gone is reported applied too. Otherwise the
+ * call fails with UC_ETIMEDOUT ("outcome unknown"): the write was applied
+ * at most once, maybe not at all, and the caller must read to find out.
+ * A fence on an absent key admits one case of double application: someone
+ * deletes the key between the lost attempt and the re-sent one. A
+ * transaction whose writes are all deletes of missing keys has no fence
+ * and is never re-sent after a lost answer. */
+#define UC_STORE_MAX_MEMBERS 16
+#define UC_STORE_TOKEN_LEN 8193 /* a bearer token with its NUL */
+
+/* Supplies the bearer token of a networked backend: write it, NUL-terminated,
+ * into `token` and return 0, or a negative UC_E* code with a message (the
+ * call then fails with that code). Called before every request, from any
+ * thread, so it must be thread-safe and cheap (cache the token). */
+typedef int (*uc_store_token_fn)(void *ctx, char token[UC_STORE_TOKEN_LEN], char err[UC_ERR_LEN]);
+
+/* Options of uc_store_open_opts; NULL means all defaults. */
+struct uc_store_opts {
+    /* flaredb: where tokens come from when the URL has no token_file (one
+     * of the two is required). The sqlite backend ignores it. token_ctx is
+     * borrowed for the life of the store. */
+    uc_store_token_fn token;
+    void *token_ctx;
+};
+
+/* uc_store_open with options (`opts` is read during the call only).
+ * Errors: as uc_store_open; for flaredb also UC_EINVAL (bad member,
+ * namespace or parameter; neither token_file nor opts->token), UC_ENOENT
+ * and UC_EIO (token file unreadable), UC_E2BIG (token file over
+ * UC_STORE_TOKEN_LEN - 1 bytes). */
+UC_MUSTCHECK int uc_store_open_opts(struct uc_store **out, const char *url,
+                                    const struct uc_store_opts *opts, char err[UC_ERR_LEN]);
 
 /* Close and free the handle; NULL is a no-op. No call on `st` may be running
  * or follow. Items already returned stay valid (the caller owns them). */
