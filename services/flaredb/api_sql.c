@@ -133,6 +133,14 @@ static int propose_write(struct flaredb_server *s, struct uc_http_req *req, json
     return flaredb_api_propose(s, req, cmd, true);
 }
 
+/* True while this member is the raft leader. */
+static bool leads(struct flaredb_server *s)
+{
+    struct uc_repl_status st;
+    uc_repl_status(uc_replsvc_repl(s->rs), &st);
+    return st.role == UC_REPL_LEADER;
+}
+
 int flaredb_api_h_sql(struct uc_http_req *req, void *ctx)
 {
     struct flaredb_server *s = ctx;
@@ -151,6 +159,16 @@ int flaredb_api_h_sql(struct uc_http_req *req, void *ctx)
     rc = flaredb_db_check(s->db, cmd, &v, req->err);
     enum flaredb_db_class cls = v.cls;
     flaredb_db_verdict_clear(&v);
+    if (rc < 0 && lin && !leads(s)) {
+        /* A cut-off member checks against a schema that may be stale: a
+         * table created since would look missing. Only the leader's verdict
+         * counts, so answer as for any request that needs it. */
+        json_decref(cmd);
+        struct uc_repl_done d = {.status = UC_EUNAVAIL,
+                                 .msg = "this member is not the leader and cannot reach it"};
+        uc_replsvc_reply_error(s->rs, req, &d);
+        return 0;
+    }
     if (rc < 0) {
         json_decref(cmd);
         return flaredb_api_refuse(s, req, rc);
