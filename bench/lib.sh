@@ -191,3 +191,65 @@ cc_bench()
         "$BENCH_LIB" $(pkg-config --libs libmicrohttpd jansson sqlite3 libcurl openssl) \
         -pthread -o "$out" || die "cannot build $out"
 }
+
+# iam_admin_token: start a fresh iam (iam_start iam) and set TOKEN to a
+# password-grant token of a new user holding system-admin, which cluster
+# status, DDL and every data call of chainfire and flaredb accept.
+iam_admin_token()
+{
+    local pw user
+    iam_start iam --log-level warn
+    pw=$(openssl rand -hex 16)
+    user=$(api POST /api/v1/users "{\"name\":\"bench\",\"password\":\"$pw\"}" | jget id)
+    api POST /api/v1/role-bindings "{\"principal_id\":\"$user\",\"role\":\"system-admin\"}" >/dev/null
+    # shellcheck disable=SC2034 # for the bench that sourced this file
+    TOKEN=$(curl -sf --max-time 20 -H 'Content-Type: application/json' \
+        --data-binary "{\"grant_type\":\"password\",\"username\":\"bench\",\"password\":\"$pw\"}" \
+        "$IAM_URL/api/v1/tokens" | jget token) || die "cannot get a token from iam"
+}
+
+# etcd3_start LOGDIR [ETCD ARGS...]: three etcd members (Debian's
+# etcd-server) on free loopback ports with default settings (fsync of the
+# WAL before answering a write, snapshot-count 100000), data dirs under
+# $BENCH_TMP, logs in LOGDIR/etcdN.log; waits for a leader all three agree
+# on. Sets ETCD_PID[1..3], ETCD_URL[1..3] and ETCD_LEADER (its client URL).
+etcd3_start()
+{
+    local logdir=$1 i peer=() initial="" unset_env=() v
+    shift
+    for v in $(compgen -e | grep '^ETCD' || true); do unset_env+=(-u "$v"); done
+    for i in 1 2 3; do
+        ETCD_URL[i]=http://127.0.0.1:$(free_port)
+        peer[i]=http://127.0.0.1:$(free_port)
+        initial+="${initial:+,}e$i=${peer[i]}"
+    done
+    for i in 1 2 3; do
+        env "${unset_env[@]}" etcd --name "e$i" --data-dir "$BENCH_TMP/etcd$i" \
+            --listen-client-urls "${ETCD_URL[i]}" --advertise-client-urls "${ETCD_URL[i]}" \
+            --listen-peer-urls "${peer[i]}" --initial-advertise-peer-urls "${peer[i]}" \
+            --initial-cluster "$initial" --initial-cluster-state new \
+            --initial-cluster-token uc-bench --logger zap --log-level warn \
+            "$@" >"$logdir/etcd$i.log" 2>&1 &
+        ETCD_PID[i]=$!
+        bench_track "${ETCD_PID[i]}"
+        BENCH_LOGS+=("$logdir/etcd$i.log")
+    done
+    # /health is 200 once the member sees a leader.
+    for i in 1 2 3; do wait_ok "${ETCD_URL[i]}/health" "${ETCD_PID[i]}" 30; done
+    # shellcheck disable=SC2034 # for the bench that sourced this file
+    ETCD_LEADER=$("$PY" -B "$BENCH_ROOT/bench/chainfire/kv.py" leader etcd "${ETCD_URL[@]:1}") ||
+        die "etcd elected no leader"
+}
+
+# cpu_ms PID...: user + system CPU time the processes (all their threads)
+# have used so far, in ms; take it before and after a run.
+cpu_ms()
+{
+    local pid ticks=0 t
+    for pid in "$@"; do
+        # Drop "pid (comm) " first: comm may hold spaces; utime and stime follow.
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }') || return 1
+        ticks=$((ticks + t))
+    done
+    echo $((ticks * 1000 / $(getconf CLK_TCK)))
+}

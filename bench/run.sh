@@ -3,8 +3,8 @@
 # ratios; `make bench` installs wrk, nginx-light and etcd, builds, then calls
 # this.
 #
-#   bench/run.sh [NAME...]   all of http-baseline iam-tokens iam-rss chainfire,
-#                            or those named
+#   bench/run.sh [NAME...]   all of http-baseline iam-tokens iam-rss chainfire
+#                            flaredb, or those named
 #
 #   http-baseline  GET /healthz: libcommon server (iam, --threads = CPUs, no
 #                  access log) vs a private nginx `return 200`, wrk -t2 -c64
@@ -22,6 +22,15 @@
 #                  clients against each leader, 5 s per run (~2 min in all);
 #                  table in work/bench/chainfire/<time>/result.json; ratio =
 #                  lowest chainfire/etcd puts/s over the client counts (goal >= 1)
+#   flaredb        3-member flaredb vs the same SQL on a local SQLite file
+#                  (WAL, synchronous=FULL; sqlite_load.c) and the same KV
+#                  puts on a 3-member etcd: single-row inserts, point
+#                  selects (linearizable, serializable), batches of 100
+#                  inserts per request/transaction and KV puts at 1, 16 and
+#                  64 clients, 5 s per run (~3 min in all); table in
+#                  work/bench/flaredb/<time>/result.json; ratio = lowest
+#                  flaredb/SQLite batch rows/s (goal >= 0.5; the KV goal,
+#                  >= 1 x etcd's puts/s, is printed beside it)
 #
 # Each benchmark is bench/<name>/run.sh, runnable alone; progress goes to
 # stderr and its last stdout line is "<name>: <figures> ratio=<x>".
@@ -30,12 +39,13 @@
 # share the machine, so results depend on its CPUs and on other load.
 # Knobs (environment): BENCH_DURATION (s per wrk run, 10), BENCH_ROUNDS (2),
 # BENCH_CONNS (64), BENCH_VERIFY_COUNT (100000), BENCH_REQUESTS (1000);
-# chainfire's own BENCH_CF_* (see bench/chainfire/run.sh: BENCH_DURATION
-# would make its 18 runs too long); UC_BENCH_BIN_DIR (default build/bin).
+# chainfire's own BENCH_CF_* and flaredb's BENCH_FDB_* (see their run.sh:
+# BENCH_DURATION would make their many runs too long); UC_BENCH_BIN_DIR
+# (default build/bin).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
-ALL=(http-baseline iam-tokens iam-rss chainfire)
+ALL=(http-baseline iam-tokens iam-rss chainfire flaredb)
 if [ $# -gt 0 ]; then
     names=("$@")
 else
