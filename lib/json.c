@@ -173,15 +173,23 @@ bool uc_json_bool(const json_t *obj, const char *name, bool def)
 
 int uc_json_parse(const char *text, size_t len, json_t **out, char err[UC_ERR_LEN])
 {
+    /* Zeroed: when jansson cannot allocate its lexer it returns before
+     * filling in anything but an empty text, leaving the error code byte
+     * as it was. */
     json_error_t jerr;
+    memset(&jerr, 0, sizeof(jerr));
     if (!text)
         return uc_err_set(err, UC_EINVAL, "invalid JSON: no text");
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!v) {
         char why[JSON_ERROR_TEXT_LENGTH];
-        uc_err_sanitize(why, sizeof(why), jerr.text, sizeof(why) - 4);
-        if (json_error_code(&jerr) == json_error_out_of_memory)
+        /* Every parse error has a text; only a failed allocation has none.
+         * (jansson reports a string token it could not copy as the syntax
+         * error that follows, so some failed allocations still read as
+         * UC_EINVAL: nothing here can tell them apart.) */
+        if (json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0])
             return uc_err_set(err, UC_ENOMEM, "out of memory parsing JSON");
+        uc_err_sanitize(why, sizeof(why), jerr.text, sizeof(why) - 4);
         return uc_err_set(err, UC_EINVAL, "invalid JSON at line %d, column %d: %s", jerr.line,
                           jerr.column, why);
     }

@@ -117,6 +117,7 @@ static void close_handles(struct uc_repl *repl)
 static void on_raft_closed(struct raft *r)
 {
     struct uc_repl *repl = r->data;
+    repl_fsm_release(&repl->core);
     repl_core_fail_all(&repl->core, "replication stopped");
     raft_uv_close(&repl->io);
     raft_uv_tcp_close(&repl->transport);
@@ -252,7 +253,8 @@ static void tune(struct uc_repl *repl, const struct uc_repl_config *cfg)
     struct raft *r = &repl->raft;
     raft_set_election_timeout(r, cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
     raft_set_heartbeat_timeout(r, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
-    raft_set_snapshot_threshold(r, cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
+    raft_set_snapshot_threshold(r, cfg->snapshot_threshold ? cfg->snapshot_threshold
+                                                           : UC_REPL_DEFAULT_SNAPSHOT);
     raft_set_snapshot_trailing(r, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
     raft_set_pre_vote(r, !cfg->disable_pre_vote);
     raft_uv_set_connect_retry_delay(&repl->io, CONNECT_RETRY_MS);
@@ -277,6 +279,11 @@ static int init_raft(struct uc_repl *repl, const struct uc_repl_config *cfg, enu
         return uc_err_set(err, repl_raft_err(rv) == UC_ENOMEM ? UC_ENOMEM : UC_EIO,
                           "raft storage in %s: %s", repl->data_dir, repl->io.errmsg);
     *st = ST_IO;
+    /* libraft 0.15's raft_uv fills in async_work (a version 2 field) but
+     * still says version 1, and raft_init refuses asynchronous snapshots
+     * from a version 1 io. */
+    if (repl->io.version < 2 && repl->io.async_work)
+        repl->io.version = 2;
     repl->uv_append = repl->io.append;
     repl->io.append = counting_append;
     repl_core_init(&repl->core, &cfg->sm, new_token());

@@ -61,6 +61,11 @@ int repl_check_config(const struct uc_repl_config *cfg, char *err)
         return uc_err_set(err, UC_EINVAL,
                           "replication: the state machine needs apply, "
                           "snapshot and restore");
+    int nsplit = !!cfg->sm.snapshot_begin + !!cfg->sm.snapshot_encode + !!cfg->sm.snapshot_end;
+    if (nsplit != 0 && nsplit != 3)
+        return uc_err_set(err, UC_EINVAL,
+                          "replication: snapshot_begin, snapshot_encode and snapshot_end "
+                          "go together");
     if (cfg->max_cmd > UC_REPL_MAX_CMD)
         return uc_err_set(err, UC_EINVAL, "replication: max_cmd above %u bytes", UC_REPL_MAX_CMD);
     unsigned election = cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000;

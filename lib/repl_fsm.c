@@ -1,6 +1,8 @@
 /* repl_fsm.c - the raft_fsm adapter: unwraps entry headers and calls the
  * service's apply, and frames the service's snapshots with the index they
- * were taken at so restore can pass it on. */
+ * were taken at so restore can pass it on. A state machine with the
+ * begin/encode/end split gets raft's asynchronous snapshots (fsm version 3):
+ * the loop only captures a view, a pool thread encodes it. */
 #include <string.h>
 
 #include "repl_internal.h"
@@ -36,49 +38,119 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     return 0;
 }
 
-/* bufs[0] is our header (magic, index), bufs[1] the service's copy; with
- * fsm version 2 they stay ours and snapshot_finalize frees them. */
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+static bool split(const struct repl_core *c)
 {
-    struct repl_core *c = fsm->data;
+    return c->sm.snapshot_begin && c->sm.snapshot_encode && c->sm.snapshot_end;
+}
+
+static int to_raft_err(int rv) { return rv == UC_ENOMEM ? RAFT_NOMEM : RAFT_IOERR; }
+
+/* Our header: magic, then the log index the state is as of. */
+static void put_hdr(uint8_t *hdr, uint64_t index)
+{
+    memcpy(hdr, REPL_SNAP_MAGIC, 8);
+    for (int i = 0; i < 8; i++)
+        hdr[8 + i] = (uint8_t)(index >> (8 * i));
+}
+
+/* In one go: b[0] our header, b[1] the service's bytes. */
+static int take_whole(struct repl_core *c, struct raft_buffer *b)
+{
     void *data = NULL;
     size_t len = 0;
     int rv = c->sm.snapshot(c->sm.ctx, &data, &len);
     if (rv != 0) {
         uc_warn("repl: the state machine could not take a snapshot: %s", uc_strerror(rv));
-        return rv == UC_ENOMEM ? RAFT_NOMEM : RAFT_IOERR;
+        return to_raft_err(rv);
     }
-    struct raft_buffer *b = uc_calloc(2, sizeof(*b));
     uint8_t *hdr = uc_malloc(REPL_SNAP_HDR_LEN);
-    if (!b || !hdr) {
-        uc_free(b);
-        uc_free(hdr);
+    if (!hdr) {
         uc_free(data);
         return RAFT_NOMEM;
     }
-    uint64_t index = raft_last_applied(c->raft);
-    memcpy(hdr, REPL_SNAP_MAGIC, 8);
-    for (int i = 0; i < 8; i++)
-        hdr[8 + i] = (uint8_t)(index >> (8 * i));
-    b[0].base = hdr;
-    b[0].len = REPL_SNAP_HDR_LEN;
-    b[1].base = data;
-    b[1].len = len;
-    *bufs = b;
-    *n_bufs = len ? 2 : 1;
+    put_hdr(hdr, raft_last_applied(c->raft));
+    b[0] = (struct raft_buffer){hdr, REPL_SNAP_HDR_LEN};
+    b[1] = (struct raft_buffer){data, len};
     return 0;
+}
+
+static int begin_split(struct repl_core *c)
+{
+    void *view = NULL;
+    int rv = c->sm.snapshot_begin(c->sm.ctx, &view);
+    if (rv != 0) {
+        uc_warn("repl: the state machine could not take a snapshot: %s", uc_strerror(rv));
+        return to_raft_err(rv);
+    }
+    c->snap_view = view;
+    c->snap_index = raft_last_applied(c->raft);
+    c->snap_held = true;
+    return 0;
+}
+
+/* The buffers stay ours (fsm version >= 2) until finalize frees them. A
+ * split state machine only begins a view here; snapshot_async encodes it on
+ * a pool thread, while the loop goes on applying, into one buffer that
+ * starts with room for our header. */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct repl_core *c = fsm->data;
+    struct raft_buffer *b = uc_calloc(2, sizeof(*b));
+    if (!b)
+        return RAFT_NOMEM;
+    int rv = split(c) ? begin_split(c) : take_whole(c, b);
+    if (rv != 0) {
+        uc_free(b);
+        return rv;
+    }
+    *bufs = b;
+    *n_bufs = split(c) ? 0 : b[1].len ? 2 : 1;
+    return 0;
+}
+
+/* On a libuv pool thread: c->snap_view and snap_index were set on the loop
+ * before raft queued this work, and are cleared there only after it ran. */
+static int fsm_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    struct repl_core *c = fsm->data;
+    void *data = NULL;
+    size_t len = 0;
+    int rv = c->sm.snapshot_encode(c->sm.ctx, c->snap_view, REPL_SNAP_HDR_LEN, &data, &len);
+    if (rv != 0) {
+        uc_warn("repl: the state machine could not encode a snapshot: %s", uc_strerror(rv));
+        return to_raft_err(rv);
+    }
+    if (len < REPL_SNAP_HDR_LEN) { /* a broken contract: drop this snapshot */
+        uc_error("repl: the state machine's snapshot left no room for the header");
+        uc_free(data);
+        return RAFT_IOERR;
+    }
+    put_hdr(data, c->snap_index);
+    (*bufs)[0] = (struct raft_buffer){data, len};
+    *n_bufs = 1;
+    return 0;
+}
+
+void repl_fsm_release(struct repl_core *c)
+{
+    if (c->snap_held) {
+        c->snap_held = false;
+        c->sm.snapshot_end(c->sm.ctx, c->snap_view);
+        c->snap_view = NULL;
+    }
 }
 
 static int fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)fsm; /* the buffers say everything */
+    struct repl_core *c = fsm->data;
     if (*bufs) {
         uc_free((*bufs)[0].base);
-        uc_free((*bufs)[1].base); /* NULL when the service's copy was empty */
+        uc_free((*bufs)[1].base); /* NULL when split, or when the service's copy was empty */
         uc_free(*bufs);
     }
     *bufs = NULL;
     *n_bufs = 0;
+    repl_fsm_release(c);
     return 0;
 }
 
@@ -108,10 +180,12 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 void repl_fsm_init(struct repl_core *c)
 {
     memset(&c->fsm, 0, sizeof(c->fsm));
-    c->fsm.version = 2;
+    c->fsm.version = 3;
     c->fsm.data = c;
     c->fsm.apply = fsm_apply;
     c->fsm.snapshot = fsm_snapshot;
     c->fsm.restore = fsm_restore;
     c->fsm.snapshot_finalize = fsm_snapshot_finalize;
+    /* libraft wants NULL here from state machines that snapshot in one go. */
+    c->fsm.snapshot_async = split(c) ? fsm_snapshot_async : NULL;
 }

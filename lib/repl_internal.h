@@ -89,6 +89,12 @@ struct repl_core {
     uint64_t noop_term;           /* last term whose opening barrier was issued */
     struct repl_change *change;   /* membership change in flight, or NULL */
     struct uc_repl_stats stats;
+    /* The split snapshot raft is taking: its view (held from begin to end)
+     * and index. Set and cleared on the loop; the pool thread reads them in
+     * between (uv_queue_work orders the accesses). */
+    void *snap_view;
+    uint64_t snap_index; /* the index snap_view is as of */
+    bool snap_held;      /* a view is begun and not ended (it may be NULL) */
     /* Called when a membership change has fully settled in raft (the next
      * one may start), with hook_ctx. May be NULL. */
     void (*change_settled)(void *hook_ctx);
@@ -149,8 +155,12 @@ void repl_core_applied(struct repl_core *c, uint64_t index, uint64_t token, uint
                        void *result);
 /* fsm adapter hook: a snapshot at `index` replaced the state. */
 void repl_core_restored(struct repl_core *c, uint64_t index);
-/* Fill c->fsm (repl_fsm.c). */
+/* Fill c->fsm (repl_fsm.c): fsm version 3, asynchronous snapshots when the
+ * state machine has the snapshot_begin/encode/end split. */
 void repl_fsm_init(struct repl_core *c);
+/* End a split snapshot raft abandoned without finalizing it (none does in
+ * libraft 0.15; a safety net for close). No-op when none is held. */
+void repl_fsm_release(struct repl_core *c);
 
 /* Config and data dir (repl_config.c). valid_addr: "host:port" with a
  * non-empty host and a port in 1..65535. check_config: what uc_repl_create

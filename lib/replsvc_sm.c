@@ -1,7 +1,8 @@
 /* replsvc_sm.c - the state machine replsvc hands to uc_repl: it reads the tag
  * in front of every command, passes service commands on, and applies its own
  * records (member URLs, the restore from a backup) to a small table that
- * travels in every snapshot ahead of the service's. Runs on the loop thread. */
+ * travels in every snapshot ahead of the service's. Runs on the loop thread,
+ * except the encoding of a split snapshot (a pool thread, on copies). */
 #include <stdio.h>
 #include <string.h>
 
@@ -280,6 +281,31 @@ static int state_decode(struct replsvc_state *st, const uint8_t *p, size_t len)
     return p == end ? 0 : UC_EINVAL;
 }
 
+/* Our header and own part, state_size(st) + REPLSVC_SNAP_HDR bytes at p. */
+static void frame_put(const struct replsvc_state *st, uint8_t *p)
+{
+    memcpy(p, REPLSVC_SNAP_MAGIC, 8);
+    replsvc_put64(p + 8, state_size(st));
+    state_encode(st, p + REPLSVC_SNAP_HDR);
+}
+
+/* Our frame in front of the service's `slen` bytes at `sbuf` (borrowed):
+ * *buf is new. Errors: UC_ENOMEM. */
+static int frame(const struct replsvc_state *st, const void *sbuf, size_t slen, void **buf,
+                 size_t *len)
+{
+    size_t own = REPLSVC_SNAP_HDR + state_size(st);
+    uint8_t *out = slen <= SIZE_MAX - own ? uc_malloc(own + slen) : NULL;
+    if (!out)
+        return UC_ENOMEM;
+    frame_put(st, out);
+    if (slen)
+        memcpy(out + own, sbuf, slen);
+    *buf = out;
+    *len = own + slen;
+    return 0;
+}
+
 static int sm_snapshot(void *ctx, void **buf, size_t *len)
 {
     struct replsvc_sm *w = ctx;
@@ -290,22 +316,65 @@ static int sm_snapshot(void *ctx, void **buf, size_t *len)
     int rc = w->svc.snapshot(w->svc.ctx, &sbuf, &slen);
     if (rc < 0)
         return rc;
-    size_t own = state_size(&st);
-    uint8_t *out =
-        slen <= SIZE_MAX - REPLSVC_SNAP_HDR - own ? uc_malloc(REPLSVC_SNAP_HDR + own + slen) : NULL;
-    if (!out) {
-        uc_free(sbuf);
-        return UC_ENOMEM;
-    }
-    memcpy(out, REPLSVC_SNAP_MAGIC, 8);
-    replsvc_put64(out + 8, own);
-    state_encode(&st, out + REPLSVC_SNAP_HDR);
-    if (slen)
-        memcpy(out + REPLSVC_SNAP_HDR + own, sbuf, slen);
+    rc = frame(&st, sbuf, slen, buf, len);
     uc_free(sbuf);
-    *buf = out;
-    *len = REPLSVC_SNAP_HDR + own + slen;
+    return rc;
+}
+
+/* ---- split snapshots (only when the service has them) ------------------------------- */
+
+/* Our table is small: the view holds a copy of it beside the service's view. */
+struct split_view {
+    struct replsvc_state st;
+    void *svc_view;
+};
+
+static int sm_snapshot_begin(void *ctx, void **view)
+{
+    struct replsvc_sm *w = ctx;
+    struct split_view *v = uc_malloc(sizeof(*v));
+    if (!v)
+        return UC_ENOMEM;
+    replsvc_sm_state(w, &v->st);
+    int rc = w->svc.snapshot_begin(w->svc.ctx, &v->svc_view);
+    if (rc < 0) {
+        uc_free(v);
+        return rc;
+    }
+    *view = v;
     return 0;
+}
+
+/* The service leaves room for ours and the module's frames in front of
+ * its bytes, so the snapshot is never copied. */
+static int sm_snapshot_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    struct replsvc_sm *w = ctx;
+    struct split_view *v = view;
+    size_t own = REPLSVC_SNAP_HDR + state_size(&v->st);
+    if (room > SIZE_MAX - own)
+        return UC_ENOMEM;
+    void *out = NULL;
+    size_t n = 0;
+    int rc = w->svc.snapshot_encode(w->svc.ctx, v->svc_view, room + own, &out, &n);
+    if (rc < 0)
+        return rc;
+    if (n < room + own) { /* a broken contract */
+        uc_free(out);
+        return UC_EINTERNAL;
+    }
+    frame_put(&v->st, (uint8_t *)out + room);
+    *buf = out;
+    *len = n;
+    return 0;
+}
+
+static void sm_snapshot_end(void *ctx, void *view)
+{
+    struct replsvc_sm *w = ctx;
+    struct split_view *v = view;
+    w->svc.snapshot_end(w->svc.ctx, v->svc_view);
+    uc_free(v);
 }
 
 static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
@@ -341,5 +410,17 @@ static void sm_free_result(void *ctx, void *result)
 
 struct uc_repl_sm replsvc_sm_wrap(struct replsvc_sm *w)
 {
-    return (struct uc_repl_sm){sm_apply, sm_snapshot, sm_restore, sm_free_result, w};
+    struct uc_repl_sm sm = {
+        .apply = sm_apply,
+        .snapshot = sm_snapshot,
+        .restore = sm_restore,
+        .free_result = sm_free_result,
+        .ctx = w,
+    };
+    if (w->svc.snapshot_begin && w->svc.snapshot_encode && w->svc.snapshot_end) {
+        sm.snapshot_begin = sm_snapshot_begin;
+        sm.snapshot_encode = sm_snapshot_encode;
+        sm.snapshot_end = sm_snapshot_end;
+    }
+    return sm;
 }

@@ -208,6 +208,36 @@ START_TEST(parse_sanitizes_the_parser_message)
 }
 END_TEST
 
+/* jansson gives up before parsing when it cannot allocate its lexer and
+ * leaves its error code byte unset (valgrind saw it read): that is out of
+ * memory, not bad input. Later failures must never crash, leak or yield a
+ * value; jansson reports some of them (a string token it could not copy)
+ * as the syntax error they cause, which the caller sees as UC_EINVAL. */
+START_TEST(parse_reports_a_failed_lexer_allocation_as_enomem)
+{
+    const char *text = "{\"name\":\"zone\",\"records\":[1,2,{\"a\":\"b\"}],\"x\":null}";
+    char err[UC_ERR_LEN];
+    json_t *v = NULL;
+    uc_alloc_fail_after(0);
+    ck_assert_int_eq(uc_json_parse(text, strlen(text), &v, err), UC_ENOMEM);
+    uc_alloc_fail_after(-1);
+    ck_assert_str_eq(err, "out of memory parsing JSON");
+    ck_assert_ptr_null(v);
+    int rc = -1;
+    long n;
+    for (n = 1; rc != 0 && n < 1000; n++) {
+        uc_alloc_fail_after(n);
+        rc = uc_json_parse(text, strlen(text), &v, err);
+        uc_alloc_fail_after(-1);
+        ck_assert_msg(rc == 0 || rc == UC_ENOMEM || rc == UC_EINVAL, "allocation %ld: %d", n, rc);
+        ck_assert(rc == 0 || v == NULL);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_str_eq(uc_json_str(v, "name", NULL), "zone");
+    json_decref(v);
+}
+END_TEST
+
 START_TEST(dumps_is_compact)
 {
     json_t *v = json_pack("{s:i,s:[s,b]}", "a", 1, "b", "x", 1);
@@ -321,6 +351,7 @@ END_TEST
 
 int main(void)
 {
+    uc_alloc_install_jansson(); /* so uc_alloc_fail_after reaches jansson */
     Suite *s = suite_create("json");
     TCase *tc = tcase_create("validate");
     tcase_add_test(tc, validate_accepts_a_good_body);
@@ -342,6 +373,7 @@ int main(void)
     tcase_add_test(tc, parse_rejects_duplicate_keys);
     tcase_add_test(tc, parse_uses_only_len_bytes);
     tcase_add_test(tc, parse_sanitizes_the_parser_message);
+    tcase_add_test(tc, parse_reports_a_failed_lexer_allocation_as_enomem);
     suite_add_tcase(s, tc);
     tc = tcase_create("dumps");
     tcase_add_test(tc, dumps_is_compact);

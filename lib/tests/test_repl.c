@@ -23,6 +23,11 @@ struct tsm {
     uint64_t restore_index;
     int fail_next; /* make the next N applies fail transiently */
     int frees;     /* results freed through free_result */
+    /* Split snapshots: views begun and ended, encodes that ran, how many
+     * of them found entries applied after their begin, and failures to
+     * inject into the next begin or encode. */
+    int begins, ends, encodes, late_encodes;
+    int fail_begin, fail_encode;
 };
 
 static int tsm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, void **result)
@@ -67,6 +72,54 @@ static int tsm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
     return 0;
 }
 
+/* A view is the count at begin: values are only appended (the fixture runs
+ * no restore while raft takes a snapshot). */
+struct tsm_view {
+    size_t n;
+};
+
+static int tsm_begin(void *ctx, void **view)
+{
+    struct tsm *t = ctx;
+    if (t->fail_begin > 0) {
+        t->fail_begin--;
+        return UC_ENOMEM;
+    }
+    struct tsm_view *v = uc_malloc(sizeof(*v));
+    if (!v)
+        return UC_ENOMEM;
+    v->n = t->n;
+    t->begins++;
+    *view = v;
+    return 0;
+}
+
+static int tsm_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    struct tsm *t = ctx;
+    const struct tsm_view *v = view;
+    t->encodes++;
+    if (t->n > v->n)
+        t->late_encodes++;
+    if (t->fail_encode > 0) {
+        t->fail_encode--;
+        return UC_EIO;
+    }
+    *len = room + v->n * sizeof(uint64_t);
+    *buf = uc_malloc(*len);
+    if (!*buf)
+        return UC_ENOMEM;
+    memcpy((uint8_t *)*buf + room, t->vals, v->n * sizeof(uint64_t));
+    return 0;
+}
+
+static void tsm_end(void *ctx, void *view)
+{
+    struct tsm *t = ctx;
+    t->ends++;
+    uc_free(view);
+}
+
 static void tsm_free_result(void *ctx, void *result)
 {
     struct tsm *t = ctx;
@@ -84,6 +137,7 @@ struct fx {
     struct tsm sm[FX_MAX];
     unsigned n;
     bool closed;
+    bool split; /* servers grown from now on use the snapshot split */
 };
 
 static struct fx *X;
@@ -91,17 +145,41 @@ static struct fx *X;
 static void fx_grow(void)
 {
     unsigned i = X->n++;
-    struct uc_repl_sm sm = {tsm_apply, tsm_snapshot, tsm_restore, tsm_free_result, &X->sm[i]};
+    struct uc_repl_sm sm = {.apply = tsm_apply,
+                            .snapshot = tsm_snapshot,
+                            .restore = tsm_restore,
+                            .free_result = tsm_free_result,
+                            .ctx = &X->sm[i]};
+    if (X->split) {
+        sm.snapshot_begin = tsm_begin;
+        sm.snapshot_encode = tsm_encode;
+        sm.snapshot_end = tsm_end;
+    }
     repl_core_init(&X->core[i], &sm, 0x1000 + i);
-    ck_assert_int_eq(raft_fixture_grow(&X->f, &X->core[i].fsm), 0);
-    repl_core_attach(&X->core[i], raft_fixture_get(&X->f, i));
+    /* libraft 0.15's fixture io implements async_work but says version 1,
+     * and raft_init refuses an asynchronous fsm on it: grow without the
+     * hook, then set both (raft checks only at init). */
+    struct raft_fsm *fsm = &X->core[i].fsm;
+    int (*async)(struct raft_fsm *, struct raft_buffer **, unsigned *) = fsm->snapshot_async;
+    fsm->snapshot_async = NULL;
+    ck_assert_int_eq(raft_fixture_grow(&X->f, fsm), 0);
+    struct raft *r = raft_fixture_get(&X->f, i);
+    if (async) {
+        ck_assert_ptr_nonnull(r->io->async_work);
+        r->io->version = 2;
+        fsm->snapshot_async = async;
+    }
+    repl_core_attach(&X->core[i], r);
 }
+
+static bool split_next; /* the next setup grows split servers */
 
 /* Three voters, server 0 elected. */
 static void setup(void)
 {
     X = uc_calloc(1, sizeof(*X));
     ck_assert_ptr_nonnull(X);
+    X->split = split_next;
     ck_assert_int_eq(raft_fixture_initialize(&X->f), 0);
     for (int i = 0; i < 3; i++)
         fx_grow();
@@ -114,12 +192,22 @@ static void setup(void)
     raft_fixture_elect(&X->f, 0);
 }
 
+static void setup_split(void)
+{
+    split_next = true;
+    setup();
+    split_next = false;
+}
+
 static void teardown(void)
 {
     if (!X->closed)
         raft_fixture_close(&X->f);
-    for (unsigned i = 0; i < X->n; i++)
+    for (unsigned i = 0; i < X->n; i++) {
+        repl_fsm_release(&X->core[i]);
+        ck_assert_int_eq(X->sm[i].begins, X->sm[i].ends); /* every view ended once */
         repl_core_fail_all(&X->core[i], "test over");
+    }
     uc_free(X);
     X = NULL;
 }
@@ -537,6 +625,98 @@ START_TEST(snapshot_frames_restore_and_rejects_foreign_data)
 }
 END_TEST
 
+/* The split: raft begins a view on the loop and encodes it later, after
+ * more entries were applied; the snapshot still holds the state as of its
+ * index, so the member that missed everything converges on the same log. */
+START_TEST(split_snapshot_holds_the_state_it_began_with_while_entries_apply)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        raft_set_snapshot_threshold(fx_raft(i), 4);
+        raft_set_snapshot_trailing(fx_raft(i), 2);
+    }
+    raft_fixture_kill(&X->f, 2);
+    struct outcome o[24] = {0};
+    for (uint64_t k = 0; k < 24; k++) {
+        propose(0, 700 + k, fx_now() + 5000, &o[k]);
+        ck_assert(fx_until(fired, &o[k], 2000));
+        ck_assert_int_eq(o[k].status, 0);
+    }
+    fx_run(100); /* the last snapshot is encoded and written */
+    struct uc_repl_status st;
+    repl_core_status(&X->core[0], &st);
+    ck_assert_uint_gt(st.snapshot_index, 4);
+    ck_assert_int_ge(X->sm[0].encodes, 1);
+    ck_assert_int_eq(X->sm[0].begins - X->sm[0].ends, X->core[0].snap_held);
+    raft_fixture_revive(&X->f, 2);
+    struct index_arg a = {2, raft_last_applied(fx_raft(0))};
+    ck_assert(fx_until(applied_index, &a, 10000));
+    ck_assert_int_ge(X->sm[2].restores, 1);
+    assert_same_log(0, 2);
+}
+END_TEST
+
+/* Entries keep coming while the encode has not run yet: the leader's disk
+ * (which also paces the fixture's pool work) takes 10 ms, the network 1 ms,
+ * and a proposal goes in every 2 ms, so entries commit between a begin and
+ * its encode. */
+START_TEST(split_snapshot_encodes_after_later_entries_were_applied)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        raft_set_snapshot_threshold(fx_raft(i), 4);
+        raft_set_snapshot_trailing(fx_raft(i), 2);
+        raft_fixture_set_network_latency(&X->f, i, 1);
+        raft_fixture_set_disk_latency(&X->f, i, i == 0 ? 10 : 1);
+    }
+    raft_fixture_kill(&X->f, 2);
+    struct outcome o[100] = {0};
+    size_t n = 0;
+    const struct tsm_view *v = NULL;
+    while (n < 100 && !(v && v->n < X->sm[0].n)) {
+        propose(0, 800 + n, fx_now() + 5000, &o[n]);
+        n++;
+        fx_run(2);
+        v = X->core[0].snap_view;
+    }
+    ck_assert_uint_lt(n, 100);
+    /* No snapshot after this late one: the stopped member must install it. */
+    raft_set_snapshot_threshold(fx_raft(0), 1000);
+    struct many m = {o, n};
+    ck_assert(fx_until(all_fired, &m, 5000));
+    fx_run(200);
+    ck_assert_int_ge(X->sm[0].late_encodes, 1);
+    raft_fixture_revive(&X->f, 2);
+    struct index_arg a = {2, raft_last_applied(fx_raft(0))};
+    ck_assert(fx_until(applied_index, &a, 10000));
+    ck_assert_int_ge(X->sm[2].restores, 1);
+    assert_same_log(0, 1);
+    assert_same_log(0, 2);
+}
+END_TEST
+
+/* A failed begin takes no snapshot and ends nothing; a failed encode drops
+ * that snapshot but still ends its view; raft tries again later. */
+START_TEST(failed_split_snapshots_are_dropped_and_retried)
+{
+    raft_set_snapshot_threshold(fx_raft(0), 4);
+    X->sm[0].fail_begin = 1;
+    X->sm[0].fail_encode = 1;
+    struct outcome o[30] = {0};
+    for (uint64_t k = 0; k < 30; k++) {
+        propose(0, 900 + k, fx_now() + 5000, &o[k]);
+        ck_assert(fx_until(fired, &o[k], 2000));
+        ck_assert_int_eq(o[k].status, 0);
+    }
+    fx_run(200);
+    ck_assert_int_eq(X->sm[0].fail_begin, 0);
+    ck_assert_int_eq(X->sm[0].fail_encode, 0);
+    ck_assert_int_ge(X->sm[0].encodes, 2);
+    struct uc_repl_status st;
+    repl_core_status(&X->core[0], &st);
+    ck_assert_uint_gt(st.snapshot_index, 4);
+    ck_assert_int_eq(X->sm[0].begins - X->sm[0].ends, X->core[0].snap_held);
+}
+END_TEST
+
 START_TEST(entry_header_round_trips_and_short_entries_are_skipped)
 {
     uint8_t hdr[REPL_HDR_LEN + 8] = {0};
@@ -820,5 +1000,11 @@ int main(void)
             tcase_add_test(tc, cases[i].tests[k]);
         suite_add_tcase(s, tc);
     }
+    TCase *tc = tcase_create("split");
+    tcase_add_checked_fixture(tc, setup_split, teardown);
+    tcase_add_test(tc, split_snapshot_holds_the_state_it_began_with_while_entries_apply);
+    tcase_add_test(tc, split_snapshot_encodes_after_later_entries_were_applied);
+    tcase_add_test(tc, failed_split_snapshots_are_dropped_and_retried);
+    suite_add_tcase(s, tc);
     return uc_check_run(s);
 }

@@ -71,6 +71,8 @@ static void zaligned_free(void *data, size_t align, void *p)
 static struct raft_heap zero_heap = {NULL,     zmalloc,  zfree,        zcalloc,
                                      zrealloc, zaligned, zaligned_free};
 
+static void sleep_ms(unsigned ms);
+
 /* --- a thread-safe state machine that records the values it applied ---------------- */
 
 struct csm {
@@ -79,6 +81,12 @@ struct csm {
     size_t n, cap;
     int restores;
     uint64_t restore_index; /* highest snapshot index restored */
+    /* Split snapshots: views begun and ended, encodes run, and whether an
+     * encode ran off the thread that applies (and while it applied more).
+     * While `hold` is set an encode waits (up to 10 s) with `encoding` set. */
+    int begins, ends, encodes;
+    pthread_t apply_thread;
+    bool encoded_off_loop, applied_during_encode, hold, encoding;
 };
 
 static int csm_push(struct csm *s, uint64_t v)
@@ -112,6 +120,7 @@ static int csm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, voi
     pthread_mutex_lock(&s->mu);
     int rv = csm_push(s, v);
     *result = (void *)(uintptr_t)s->n; /* no allocation: free_result stays NULL */
+    s->apply_thread = pthread_self();
     pthread_mutex_unlock(&s->mu);
     return rv;
 }
@@ -126,6 +135,61 @@ static int csm_snapshot(void *ctx, void **buf, size_t *len)
         memcpy(*buf, s->vals, *len);
     pthread_mutex_unlock(&s->mu);
     return *buf ? 0 : UC_ENOMEM;
+}
+
+/* The split: a view is the count at begin (values are only appended, and a
+ * restore cannot run while raft takes a snapshot); encode copies that many
+ * under the lock, as apply may be growing the array meanwhile. */
+struct csm_view {
+    size_t n;
+};
+
+static int csm_begin(void *ctx, void **view)
+{
+    struct csm *s = ctx;
+    struct csm_view *v = uc_malloc(sizeof(*v));
+    if (!v)
+        return UC_ENOMEM;
+    pthread_mutex_lock(&s->mu);
+    v->n = s->n;
+    s->begins++;
+    pthread_mutex_unlock(&s->mu);
+    *view = v;
+    return 0;
+}
+
+static int csm_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    struct csm *s = ctx;
+    const struct csm_view *v = view;
+    pthread_mutex_lock(&s->mu);
+    s->encoding = true;
+    for (int waited = 0; s->hold && waited < 2000; waited++) {
+        pthread_mutex_unlock(&s->mu);
+        sleep_ms(5);
+        pthread_mutex_lock(&s->mu);
+    }
+    s->encoding = false;
+    *len = room + v->n * sizeof(uint64_t);
+    *buf = uc_malloc(*len);
+    if (*buf && v->n)
+        memcpy((uint8_t *)*buf + room, s->vals, v->n * sizeof(uint64_t));
+    s->encodes++;
+    if (!pthread_equal(pthread_self(), s->apply_thread))
+        s->encoded_off_loop = true;
+    if (s->n > v->n)
+        s->applied_during_encode = true;
+    pthread_mutex_unlock(&s->mu);
+    return *buf ? 0 : UC_ENOMEM;
+}
+
+static void csm_end(void *ctx, void *view)
+{
+    struct csm *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->ends++;
+    pthread_mutex_unlock(&s->mu);
+    uc_free(view);
 }
 
 static int csm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
@@ -170,8 +234,21 @@ static struct {
     char base[256];
     struct node nodes[MAXN];
     unsigned snapshot_threshold, snapshot_trailing;
+    bool split;     /* members use the snapshot_begin/encode/end split */
     unsigned scale; /* timeouts multiplier (valgrind is slow) */
 } C;
+
+static struct uc_repl_sm csm_sm(struct csm *s)
+{
+    struct uc_repl_sm sm = {
+        .apply = csm_apply, .snapshot = csm_snapshot, .restore = csm_restore, .ctx = s};
+    if (C.split) {
+        sm.snapshot_begin = csm_begin;
+        sm.snapshot_encode = csm_encode;
+        sm.snapshot_end = csm_end;
+    }
+    return sm;
+}
 
 static unsigned slow(void)
 {
@@ -255,7 +332,7 @@ static int start_node(unsigned i, unsigned voters, char err[UC_ERR_LEN])
         .id = n->id,
         .address = n->addr,
         .data_dir = n->dir,
-        .sm = {csm_apply, csm_snapshot, csm_restore, NULL, &n->sm},
+        .sm = csm_sm(&n->sm),
         .bootstrap = boot,
         .n_bootstrap = voters,
         .election_timeout_ms = 500 * C.scale,
@@ -641,6 +718,114 @@ START_TEST(restarted_member_catches_up_through_a_snapshot)
 }
 END_TEST
 
+/* Flood member `node` with THREADS x `each` proposals numbered from
+ * `base`; wait for every answer and insist they all succeeded. */
+static void flood_all(unsigned node, unsigned base, unsigned each)
+{
+    enum { THREADS = 4 };
+    struct flood f = {.done = 0};
+    ck_assert_int_eq(pthread_mutex_init(&f.mu, NULL), 0);
+    ck_assert_int_eq(pthread_cond_init(&f.cv, NULL), 0);
+    struct flooder fl[THREADS];
+    for (unsigned t = 0; t < THREADS; t++) {
+        fl[t] = (struct flooder){.node = node, .thread = base + t, .count = each, .f = &f};
+        ck_assert_int_eq(pthread_create(&fl[t].th, NULL, flooder_main, &fl[t]), 0);
+    }
+    for (unsigned t = 0; t < THREADS; t++)
+        ck_assert_int_eq(pthread_join(fl[t].th, NULL), 0);
+    pthread_mutex_lock(&f.mu);
+    while (f.done < (int)(THREADS * each))
+        pthread_cond_wait(&f.cv, &f.mu); /* every proposal has a deadline: no hang */
+    pthread_mutex_unlock(&f.mu);
+    ck_assert_msg(f.ok == (int)(THREADS * each), "%d failed, first: %s",
+                  (int)(THREADS * each) - f.ok, f.first_err);
+    pthread_cond_destroy(&f.cv);
+    pthread_mutex_destroy(&f.mu);
+}
+
+static bool csm_flag(struct csm *s, const bool *flag)
+{
+    pthread_mutex_lock(&s->mu);
+    bool v = *flag;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+/* Split snapshots: the leader's first encode is held on its pool thread
+ * while a second flood of proposals is applied; it must still write the
+ * state as of the index it was begun at. A member that missed everything
+ * installs a snapshot and ends up with the same log, and every member
+ * restarted from its own snapshots and log does too. */
+START_TEST(split_snapshots_are_encoded_off_the_loop_while_proposals_continue)
+{
+    C.split = true;
+    C.snapshot_threshold = 32;
+    C.snapshot_trailing = 8;
+    start3();
+    int l = wait_leader(5000);
+    ck_assert_int_ge(l, 0);
+    int fo = follower_of(l);
+    stop_node((unsigned)fo);
+    struct csm *ls = &C.nodes[l].sm;
+    pthread_mutex_lock(&ls->mu);
+    ls->hold = true;
+    pthread_mutex_unlock(&ls->mu);
+    flood_all((unsigned)l, 0, 40);
+    int64_t end = now() + 5000 * C.scale;
+    while (!csm_flag(ls, &ls->encoding) && now() < end)
+        sleep_ms(5);
+    ck_assert(csm_flag(ls, &ls->encoding));
+    flood_all((unsigned)l, 10, 40); /* applied while the encode is held */
+    pthread_mutex_lock(&ls->mu);
+    ls->hold = false;
+    pthread_mutex_unlock(&ls->mu);
+    flood_all((unsigned)l, 20, 40);
+    size_t total = 480;
+    struct uc_repl_status st;
+    end = now() + 10000 * C.scale;
+    do { /* raft looks at the threshold only when it applies: keep writing */
+        propose_ok(900000 + total++);
+        sleep_ms(10);
+        uc_repl_status(C.nodes[l].repl, &st);
+    } while (st.snapshot_index <= 400 && now() < end);
+    ck_assert_uint_gt(st.snapshot_index, 400);
+    pthread_mutex_lock(&ls->mu);
+    int encodes = ls->encodes;
+    bool off_loop = ls->encoded_off_loop, during = ls->applied_during_encode;
+    pthread_mutex_unlock(&ls->mu);
+    ck_assert_int_ge(encodes, 2);
+    ck_assert(off_loop);
+    ck_assert(during);
+    char err[UC_ERR_LEN];
+    sleep_ms(10 * 50 * C.scale); /* as above: let the stopped peer's queue turn over */
+    ck_assert_msg(start_node((unsigned)fo, 3, err) == 0, "restart: %s", err);
+    ck_assert(wait_count((unsigned)fo, total, 15000));
+    assert_same_log((unsigned)fo, (unsigned)l);
+    pthread_mutex_lock(&C.nodes[fo].sm.mu);
+    uint64_t restored = C.nodes[fo].sm.restore_index;
+    pthread_mutex_unlock(&C.nodes[fo].sm.mu);
+    ck_assert_uint_gt(restored, 32);
+    int restores[3];
+    for (unsigned i = 0; i < 3; i++)
+        stop_node(i);
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert_int_eq(C.nodes[i].sm.begins, C.nodes[i].sm.ends); /* every view ended */
+        restores[i] = C.nodes[i].sm.restores;
+        ck_assert_msg(start_node(i, 3, err) == 0, "restart %u: %s", i, err);
+    }
+    ck_assert_int_ge(wait_leader(10000), 0);
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert(wait_count(i, total, 10000));
+        pthread_mutex_lock(&C.nodes[i].sm.mu);
+        int now_restores = C.nodes[i].sm.restores;
+        pthread_mutex_unlock(&C.nodes[i].sm.mu);
+        ck_assert_int_gt(now_restores, restores[i]); /* its own latest snapshot */
+    }
+    assert_same_log(0, 1);
+    assert_same_log(0, 2);
+}
+END_TEST
+
 /* libraft stores entries in whole 8-byte words: commands of every length
  * must come back byte for byte after every member restarts from disk. */
 START_TEST(odd_length_commands_survive_a_full_restart)
@@ -742,8 +927,12 @@ START_TEST(create_refuses_bad_configs_and_a_busy_data_dir)
         .id = 1,
         .address = C.nodes[0].addr,
         .data_dir = C.nodes[0].dir,
-        .sm = {csm_apply, csm_snapshot, csm_restore, NULL, &C.nodes[0].sm},
+        .sm = csm_sm(&C.nodes[0].sm),
     };
+    cfg.sm.snapshot_begin = csm_begin; /* without encode and end */
+    ck_assert_int_eq(uc_repl_create(&r, &cfg, err), UC_EINVAL);
+    ck_assert(strstr(err, "go together") != NULL);
+    cfg.sm.snapshot_begin = NULL;
     cfg.id = 0;
     ck_assert_int_eq(uc_repl_create(&r, &cfg, err), UC_EINVAL);
     cfg.id = 1;
@@ -956,6 +1145,7 @@ int main(void)
         {"read_barrier", read_barrier_confirms_the_leader_and_refuses_on_followers},
         {"leader_loss", stopping_the_leader_elects_another_and_writes_continue},
         {"snapshot", restarted_member_catches_up_through_a_snapshot},
+        {"snapshot", split_snapshots_are_encoded_off_the_loop_while_proposals_continue},
         {"odd_lengths", odd_length_commands_survive_a_full_restart},
         {"deadline", deadline_is_kept_when_quorum_is_lost},
         {"stop", stop_fails_pending_requests_and_refuses_new_ones},

@@ -82,6 +82,44 @@ static int toy_restore(void *ctx, const void *buf, size_t len, uint64_t index)
     return 0;
 }
 
+/* The split: a view is the command count at begin (commands are only
+ * appended); encode writes what toy_snapshot would have, after `room`. */
+static int toy_begin(void *ctx, void **view)
+{
+    struct toy *t = ctx;
+    size_t *v = uc_malloc(sizeof(*v));
+    if (!v)
+        return UC_ENOMEM;
+    *v = t->n;
+    *view = v;
+    return 0;
+}
+
+static int toy_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    struct toy *t = ctx;
+    size_t n = t->n;
+    t->n = *(size_t *)view;
+    void *whole = NULL;
+    size_t wlen = 0;
+    int rc = toy_snapshot(t, &whole, &wlen);
+    t->n = n;
+    char *b = rc == 0 ? uc_malloc(room + wlen) : NULL;
+    if (b) {
+        memcpy(b + room, whole, wlen);
+        *buf = b;
+        *len = room + wlen;
+    }
+    uc_free(whole);
+    return rc < 0 ? rc : b ? 0 : UC_ENOMEM;
+}
+
+static void toy_end(void *ctx, void *view)
+{
+    (void)ctx;
+    uc_free(view);
+}
+
 static void toy_free_result(void *ctx, void *result)
 {
     struct toy *t = ctx;
@@ -93,7 +131,11 @@ static void setup(void)
 {
     memset(&toy, 0, sizeof(toy));
     err[0] = '\0';
-    struct uc_repl_sm svc = {toy_apply, toy_snapshot, toy_restore, toy_free_result, &toy};
+    struct uc_repl_sm svc = {.apply = toy_apply,
+                             .snapshot = toy_snapshot,
+                             .restore = toy_restore,
+                             .free_result = toy_free_result,
+                             .ctx = &toy};
     ck_assert_int_eq(replsvc_sm_init(&w, &svc), 0);
     sm = replsvc_sm_wrap(&w);
 }
@@ -423,6 +465,47 @@ START_TEST(a_snapshot_carries_our_table_and_the_service_state)
 }
 END_TEST
 
+/* With the service's split, the wrapper splits too: begin copies our table,
+ * encode frames the service's bytes in the room it asked for (no copy),
+ * and the result is byte for byte the one-go snapshot of the state at
+ * begin, whatever was applied in between. */
+START_TEST(a_split_snapshot_is_the_one_go_snapshot_of_its_begin)
+{
+    teardown();
+    memset(&toy, 0, sizeof(toy));
+    struct uc_repl_sm svc = {.apply = toy_apply,
+                             .snapshot = toy_snapshot,
+                             .restore = toy_restore,
+                             .free_result = toy_free_result,
+                             .ctx = &toy,
+                             .snapshot_begin = toy_begin,
+                             .snapshot_encode = toy_encode,
+                             .snapshot_end = toy_end};
+    ck_assert_int_eq(replsvc_sm_init(&w, &svc), 0);
+    sm = replsvc_sm_wrap(&w);
+    ck_assert_ptr_nonnull(sm.snapshot_begin);
+    ck_assert_int_eq(apply_svc("one", 1), 0);
+    apply_url(7, "http://seven:7", 2);
+    void *whole = NULL, *view = NULL, *buf = NULL;
+    size_t wlen = 0, len = 0;
+    ck_assert_int_eq(sm.snapshot(sm.ctx, &whole, &wlen), 0);
+    ck_assert_int_eq(sm.snapshot_begin(sm.ctx, &view), 0);
+    ck_assert_int_eq(apply_svc("two", 3), 0);
+    apply_url(7, "http://other:7", 4);
+    ck_assert_int_eq(sm.snapshot_encode(sm.ctx, view, 16, &buf, &len), 0);
+    sm.snapshot_end(sm.ctx, view);
+    ck_assert_uint_eq(len, 16 + wlen);
+    ck_assert_mem_eq((uint8_t *)buf + 16, whole, wlen);
+    teardown();
+    setup();
+    ck_assert_int_eq(sm.restore(sm.ctx, (uint8_t *)buf + 16, len - 16, 2), 0);
+    ck_assert_uint_eq(toy.n, 1);
+    ck_assert(has_url(7, "http://seven:7"));
+    uc_free(whole);
+    uc_free(buf);
+}
+END_TEST
+
 START_TEST(a_foreign_or_damaged_snapshot_changes_nothing)
 {
     apply_url(5, "http://five:5", 1);
@@ -626,6 +709,7 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = fixture_tcase("snapshot");
     tcase_add_test(tc, a_snapshot_carries_our_table_and_the_service_state);
+    tcase_add_test(tc, a_split_snapshot_is_the_one_go_snapshot_of_its_begin);
     tcase_add_test(tc, a_foreign_or_damaged_snapshot_changes_nothing);
     tcase_add_test(tc, restored_state_survives_a_snapshot);
     suite_add_tcase(s, tc);

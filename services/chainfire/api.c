@@ -9,11 +9,17 @@
 
 #include "api.h"
 #include "uc/alloc.h"
+#include "uc/clock.h"
 #include "uc/crypto.h"
 #include "uc/json.h"
 #include "uc/log.h"
 
 #define LEASE_ID_MASK ((INT64_C(1) << 53) - 1) /* ids stay exact in JSON doubles */
+/* An idle watch stream gets an empty line this often: the server learns of
+ * a client that went away only when a write to it fails, so without these
+ * a dead idle watch would hold its slot (--max-watches) until the next
+ * change it selects. */
+#define WATCH_KEEPALIVE_MS 1000
 
 /* What a linearizable read does once the barrier passed (on the loop
  * thread, or at once for a serializable read). */
@@ -337,7 +343,8 @@ struct watch {
     int64_t next; /* first revision not yet looked at */
     char *out;
     size_t len, off;
-    bool ended; /* an error line is queued: the stream ends after it */
+    bool ended;        /* an error line is queued: the stream ends after it */
+    int64_t last_sent; /* uc_clock_mono_ms of the last bytes handed out */
 };
 
 /* Append `v` (stolen) as one line. */
@@ -395,25 +402,44 @@ static void watch_fill(struct watch *w)
 static long watch_next(void *sctx, char *buf, size_t max)
 {
     struct watch *w = sctx;
+    int64_t now = uc_clock_mono_ms(NULL);
     if (w->off == w->len) {
         if (w->ended)
             return -1;
         watch_fill(w);
+        if (w->off == w->len && !w->ended && now - w->last_sent >= WATCH_KEEPALIVE_MS) {
+            buf[0] = '\n'; /* max is never 0: MHD asks for a block */
+            w->last_sent = now;
+            return 1;
+        }
         if (w->off == w->len)
             return w->ended ? -1 : 0;
     }
     size_t n = w->len - w->off < max ? w->len - w->off : max;
     memcpy(buf, w->out + w->off, n);
     w->off += n;
+    w->last_sent = now;
     return (long)n;
 }
 
 static void watch_done(void *sctx)
 {
     struct watch *w = sctx;
+    atomic_fetch_sub(&w->s->watches, 1);
     json_decref(w->req);
     uc_free(w->out);
     uc_free(w);
+}
+
+/* Count a new watch in, unless max_watches are open already. */
+static bool watch_slot(struct chainfire_server *s)
+{
+    unsigned n = atomic_load(&s->watches);
+    do {
+        if (n >= s->max_watches)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->watches, &n, n + 1));
+    return true;
 }
 
 static int h_watch(struct uc_http_req *req, void *ctx)
@@ -431,9 +457,16 @@ static int h_watch(struct uc_http_req *req, void *ctx)
     int rc = uc_json_validate(req->body, fields, req->err);
     if (rc < 0)
         return rc;
+    if (!watch_slot(s))
+        return uc_http_error(req, UC_ERATE,
+                             "this member serves %u watches already (--max-watches); close one, "
+                             "or watch through another member",
+                             s->max_watches);
     struct watch *w = uc_calloc(1, sizeof(*w));
-    if (!w)
+    if (!w) {
+        atomic_fetch_sub(&s->watches, 1);
         return UC_ENOMEM;
+    }
     w->s = s;
     w->req = json_pack("{sO*sO*sO*}", "key", json_object_get(req->body, "key"), "range_end",
                        json_object_get(req->body, "range_end"), "prefix",
@@ -482,6 +515,10 @@ static void metrics(void *ctx, FILE *out)
             "# HELP chainfire_revision The store's revision\n"
             "# TYPE chainfire_revision gauge\nchainfire_revision %lld\n",
             rev);
+    fprintf(out,
+            "# HELP chainfire_watches Watch streams open on this member\n"
+            "# TYPE chainfire_watches gauge\nchainfire_watches %u\n",
+            atomic_load(&s->watches));
     fprintf(out,
             "# HELP chainfire_leases_expired_total Leases this member revoked on expiry\n"
             "# TYPE chainfire_leases_expired_total counter\n"

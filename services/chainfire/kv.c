@@ -77,12 +77,49 @@ const struct rev *chainfire_kv_live(const struct entry *e)
     return r && !r->tomb ? r : NULL;
 }
 
-static void entry_free(struct entry *e)
+/* The hidden word in front of every key and value buffer: the graveyard's
+ * link while the buffer is buried. */
+#define BUF_HDR sizeof(void *)
+
+uint8_t *chainfire_kv_buf_new(size_t n)
+{
+    uint8_t *b = n <= SIZE_MAX - BUF_HDR ? uc_malloc(BUF_HDR + n) : NULL;
+    return b ? b + BUF_HDR : NULL;
+}
+
+void chainfire_kv_buf_drop(void *p)
+{
+    if (p)
+        uc_free((uint8_t *)p - BUF_HDR);
+}
+
+void chainfire_kv_buf_free(struct chainfire_kv *kv, void *p)
+{
+    if (!p || kv->pins == 0) {
+        chainfire_kv_buf_drop(p);
+        return;
+    }
+    memcpy((uint8_t *)p - BUF_HDR, &kv->graveyard, sizeof(void *));
+    kv->graveyard = p;
+}
+
+void chainfire_kv_bury(struct chainfire_kv *kv)
+{
+    void *p = kv->graveyard, *next;
+    while (p) {
+        memcpy(&next, (uint8_t *)p - BUF_HDR, sizeof(void *));
+        chainfire_kv_buf_drop(p);
+        p = next;
+    }
+    kv->graveyard = NULL;
+}
+
+static void entry_free(struct chainfire_kv *kv, struct entry *e)
 {
     for (size_t i = 0; i < e->n; i++)
-        uc_free(e->revs[i].val);
+        chainfire_kv_buf_free(kv, e->revs[i].val);
     uc_free(e->revs);
-    uc_free(e->key);
+    chainfire_kv_buf_free(kv, e->key);
 }
 
 int chainfire_kv_create(struct chainfire_kv **out)
@@ -97,17 +134,19 @@ int chainfire_kv_create(struct chainfire_kv **out)
 void chainfire_kv_clear(struct chainfire_kv *kv)
 {
     for (size_t i = 0; i < kv->n; i++)
-        entry_free(&kv->ents[i]);
+        entry_free(kv, &kv->ents[i]);
     uc_free(kv->ents);
     uc_free(kv->leases);
-    memset(kv, 0, sizeof(*kv));
+    *kv = (struct chainfire_kv){.pins = kv->pins, .graveyard = kv->graveyard};
 }
 
 void chainfire_kv_destroy(struct chainfire_kv *kv)
 {
     if (!kv)
         return;
+    kv->pins = 0; /* views must be released first: nothing may share a buffer now */
     chainfire_kv_clear(kv);
+    chainfire_kv_bury(kv);
     uc_free(kv);
 }
 
@@ -137,7 +176,7 @@ int chainfire_kv_entry_get(struct chainfire_kv *kv, const struct bytes *k, struc
     if (!found) {
         if (chainfire_kv_grow((void **)&kv->ents, &kv->cap, kv->n + 1, sizeof(*kv->ents)) < 0)
             return UC_ENOMEM;
-        uint8_t *key = uc_malloc(k->n ? k->n : 1);
+        uint8_t *key = chainfire_kv_buf_new(k->n);
         if (!key)
             return UC_ENOMEM;
         memcpy(key, k->p, k->n);
@@ -151,11 +190,11 @@ int chainfire_kv_entry_get(struct chainfire_kv *kv, const struct bytes *k, struc
 
 /* Append `r` to e's history, or replace the newest revision when it was
  * written at the same store revision (two writes in one txn). */
-static int push_rev(struct entry *e, const struct rev *r)
+static int push_rev(struct chainfire_kv *kv, struct entry *e, const struct rev *r)
 {
     struct rev *last = latest(e);
     if (last && last->mod == r->mod) {
-        uc_free(last->val);
+        chainfire_kv_buf_free(kv, last->val);
         *last = *r;
         return 0;
     }
@@ -178,14 +217,14 @@ int chainfire_kv_put_raw(struct chainfire_kv *kv, const struct bytes *k, const s
                     .version = cur ? cur->version + 1 : 1,
                     .lease = lease,
                     .len = v->n};
-    r.val = uc_malloc(v->n ? v->n : 1);
+    r.val = chainfire_kv_buf_new(v->n);
     if (!r.val)
         return UC_ENOMEM;
     if (v->n)
         memcpy(r.val, v->p, v->n);
-    rc = push_rev(e, &r);
+    rc = push_rev(kv, e, &r);
     if (rc < 0)
-        uc_free(r.val);
+        chainfire_kv_buf_drop(r.val); /* never stored */
     return rc;
 }
 
@@ -203,7 +242,7 @@ int chainfire_kv_delete_raw(struct chainfire_kv *kv, const struct span *s, int64
         if (!cur || (lease > 0 && cur->lease != lease))
             continue;
         struct rev r = {.mod = rev, .tomb = true};
-        if (push_rev(e, &r) < 0)
+        if (push_rev(kv, e, &r) < 0)
             return UC_ENOMEM;
         (*deleted)++;
     }
@@ -276,7 +315,7 @@ void chainfire_kv_lease_drop(struct chainfire_kv *kv, struct chainfire_kv_lease 
 
 /* Drop history older than what revision `at` sees; drop the entry when
  * nothing remains. Returns false when the entry should be removed. */
-static bool compact_entry(struct entry *e, int64_t at)
+static bool compact_entry(struct chainfire_kv *kv, struct entry *e, int64_t at)
 {
     size_t keep = 0; /* index of the revision visible at `at` */
     bool any = false;
@@ -290,7 +329,7 @@ static bool compact_entry(struct entry *e, int64_t at)
     if (e->revs[keep].tomb)
         keep++;
     for (size_t i = 0; i < keep; i++)
-        uc_free(e->revs[i].val);
+        chainfire_kv_buf_free(kv, e->revs[i].val);
     memmove(e->revs, &e->revs[keep], (e->n - keep) * sizeof(*e->revs));
     e->n -= keep;
     return e->n > 0;
@@ -300,10 +339,10 @@ void chainfire_kv_compact_raw(struct chainfire_kv *kv, int64_t at)
 {
     size_t w = 0;
     for (size_t i = 0; i < kv->n; i++) {
-        if (compact_entry(&kv->ents[i], at))
+        if (compact_entry(kv, &kv->ents[i], at))
             kv->ents[w++] = kv->ents[i];
         else
-            entry_free(&kv->ents[i]);
+            entry_free(kv, &kv->ents[i]);
     }
     kv->n = w;
     kv->compact_rev = at;

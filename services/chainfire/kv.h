@@ -93,13 +93,46 @@ UC_MUSTCHECK int chainfire_kv_lease_get(const struct chainfire_kv *kv, int64_t i
 UC_MUSTCHECK int chainfire_kv_lease_list(const struct chainfire_kv *kv,
                                          struct chainfire_kv_lease **out, size_t *n);
 
-/* Serialise the whole state (revision, history, leases) into a new buffer
- * of *len bytes freed with uc_free. Errors: UC_ENOMEM (outputs untouched). */
-UC_MUSTCHECK int chainfire_kv_snapshot(const struct chainfire_kv *kv, char **buf, size_t *len);
+/* ---- snapshots -------------------------------------------------------
+ * A snapshot is the whole state (revision, compaction point, leases, every
+ * key's history) in a compact binary form (kv_snapshot.c says how). It is
+ * taken in two steps so the expensive one can run without the store's lock:
+ * view_take copies the store's index (arrays of a few dozen bytes per
+ * revision) and pins the key and value buffers it shares; view_encode then
+ * writes the bytes from the view alone, on any thread, while the store goes
+ * on changing; view_release unpins. */
 
-/* Replace the whole state by one chainfire_kv_snapshot produced (`len`
- * bytes at `buf`, borrowed). On failure the store is unchanged.
- * Errors: UC_EINVAL (not a snapshot), UC_ENOMEM. */
+struct chainfire_kv_view; /* opaque */
+
+/* Capture the state now. Called where the store is not changing (under the
+ * caller's lock). On success *out is a new view (release it with
+ * chainfire_kv_view_release before the store is destroyed).
+ * Errors: UC_ENOMEM (outputs untouched). */
+UC_MUSTCHECK int chainfire_kv_view_take(struct chainfire_kv *kv, struct chainfire_kv_view **out);
+
+/* Encode view `v` into a new buffer of *len bytes freed with uc_free,
+ * after `room` bytes left unwritten at its start (*len counts them) for the
+ * frames of the layers above. Any thread; reads only the view and the
+ * buffers it pins, so it may run while the store is changed (not while it
+ * is destroyed). Errors: UC_ENOMEM (outputs untouched). */
+UC_MUSTCHECK int chainfire_kv_view_encode(const struct chainfire_kv_view *v, size_t room,
+                                          char **buf, size_t *len);
+
+/* Free view `v` (NULL: no-op) and unpin: when no view is left, the buffers
+ * the store let go of meanwhile are freed. Called where the store is not
+ * changing (under the caller's lock). */
+void chainfire_kv_view_release(struct chainfire_kv *kv, struct chainfire_kv_view *v);
+
+/* take, encode and release in one go: the state now, as a new buffer of
+ * *len bytes freed with uc_free. Errors: UC_ENOMEM (outputs untouched). */
+UC_MUSTCHECK int chainfire_kv_snapshot(struct chainfire_kv *kv, char **buf, size_t *len);
+
+/* Replace the whole state by one a snapshot holds (`len` bytes at `buf`,
+ * borrowed), after checking every length, count and ordering in it. On
+ * failure the store is unchanged.
+ * Errors: UC_EINVAL ("not a chainfire snapshot", the JSON snapshots of
+ * earlier versions, which are no longer read, or "snapshot: <what is
+ * wrong>"), UC_ENOMEM. */
 UC_MUSTCHECK int chainfire_kv_restore(struct chainfire_kv *kv, const void *buf, size_t len,
                                       char err[UC_ERR_LEN]);
 

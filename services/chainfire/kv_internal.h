@@ -24,12 +24,21 @@ struct entry {
     size_t n, cap;
 };
 
+/* Keys and values live in buffers of their own that never change once
+ * written, so a snapshot view (kv_snapshot.c) can share them: while views
+ * are pinned, buffers the store lets go of wait in the graveyard, a list
+ * linked through a hidden word in front of each buffer (so burying one
+ * needs no allocation and never touches the bytes a view may be reading),
+ * and are freed when the last view is released. Arrays (ents, revs, leases)
+ * change in place and are copied by a view instead. */
 struct chainfire_kv {
     struct entry *ents;
     size_t n, cap;
     int64_t rev, compact_rev;
     struct chainfire_kv_lease *leases;
     size_t nleases, lcap;
+    unsigned pins;   /* views taken and not released */
+    void *graveyard; /* buffers released while pinned */
 };
 
 /* A byte string decoded from base64url; `end` ranges also use `open`
@@ -57,8 +66,20 @@ bool chainfire_kv_in_span(const struct span *s, const struct entry *e);
 /* The revision of `e` visible at revision `at` / now; NULL when absent. */
 const struct rev *chainfire_kv_visible(const struct entry *e, int64_t at);
 const struct rev *chainfire_kv_live(const struct entry *e);
-/* Free everything the store holds and zero it (it stays usable). */
+/* Free everything the store holds and empty it (it stays usable; pins and
+ * the graveyard stay as they are). */
 void chainfire_kv_clear(struct chainfire_kv *kv);
+/* A key or value buffer for `n` bytes (behind its hidden link word); NULL
+ * on ENOMEM. Free it with one of the two below, never with uc_free. */
+uint8_t *chainfire_kv_buf_new(size_t n);
+/* Free a buffer no view can share (never stored, or the store is not
+ * pinned); NULL is a no-op. */
+void chainfire_kv_buf_drop(void *p);
+/* Let go of a stored key or value buffer: freed now, or buried while
+ * pinned; NULL is a no-op. */
+void chainfire_kv_buf_free(struct chainfire_kv *kv, void *p);
+/* Free the graveyard (the last pin is gone). */
+void chainfire_kv_bury(struct chainfire_kv *kv);
 /* Make room for `need` elements of `size` bytes in *arr. Errors: UC_ENOMEM. */
 UC_MUSTCHECK int chainfire_kv_grow(void **arr, size_t *cap, size_t need, size_t size);
 /* The entry for key k (copied), inserted empty when missing; *out is valid

@@ -24,6 +24,7 @@ struct cf_config {
     int64_t max_key_bytes;
     int64_t max_value_bytes;
     int64_t compact_retain;
+    int64_t max_watches;
 };
 
 #define OPT(n, t, f, d, lo, hi, req, h)                                                            \
@@ -37,6 +38,8 @@ static const struct uc_config_opt options[] = {
         "longest value"),
     OPT("compact-retain", UC_CFG_INT, compact_retain, "10000", 0, INT64_MAX, false,
         "revisions of history the leader keeps; older ones are compacted (0: never)"),
+    OPT("max-watches", UC_CFG_INT, max_watches, "1024", 1, 1000000, false,
+        "watch streams this member serves at once; more get 429"),
     {NULL},
 };
 
@@ -60,6 +63,7 @@ static int open_state(struct daemon *d)
     s->limits.max_key = (size_t)d->cfg.max_key_bytes;
     s->limits.max_value = (size_t)d->cfg.max_value_bytes;
     s->compact_retain = d->cfg.compact_retain;
+    s->max_watches = (unsigned)d->cfg.max_watches;
     if ((rc = uc_httpc_global_init()) < 0)
         return uc_err_set(d->err, rc, "cannot set up the HTTP client");
     d->httpc_ready = true;

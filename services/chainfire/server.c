@@ -30,6 +30,7 @@ int chainfire_server_init(struct chainfire_server *s, char err[UC_ERR_LEN])
     atomic_init(&s->stopping, false);
     atomic_init(&s->leases_expired, 0);
     atomic_init(&s->compacting, false);
+    atomic_init(&s->watches, 0);
     return 0;
 }
 
@@ -82,6 +83,38 @@ static int sm_snapshot(void *ctx, void **buf, size_t *len)
     return rc;
 }
 
+/* raft's periodic snapshots: the loop only copies the store's index under
+ * the lock; a pool thread encodes that view without the lock. */
+static int sm_snapshot_begin(void *ctx, void **view)
+{
+    struct chainfire_server *s = ctx;
+    struct chainfire_kv_view *v = NULL;
+    pthread_mutex_lock(&s->lock);
+    int rc = chainfire_kv_view_take(s->kv, &v);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        *view = v;
+    return rc;
+}
+
+static int sm_snapshot_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    (void)ctx; /* the view is all it reads */
+    char *b = NULL;
+    int rc = chainfire_kv_view_encode(view, room, &b, len);
+    if (rc == 0)
+        *buf = b;
+    return rc;
+}
+
+static void sm_snapshot_end(void *ctx, void *view)
+{
+    struct chainfire_server *s = ctx;
+    pthread_mutex_lock(&s->lock);
+    chainfire_kv_view_release(s->kv, view);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
 {
     struct chainfire_server *s = ctx;
@@ -102,7 +135,16 @@ static void sm_free_result(void *ctx, void *result)
 
 struct uc_repl_sm chainfire_server_sm(struct chainfire_server *s)
 {
-    return (struct uc_repl_sm){sm_apply, sm_snapshot, sm_restore, sm_free_result, s};
+    return (struct uc_repl_sm){
+        .apply = sm_apply,
+        .snapshot = sm_snapshot,
+        .restore = sm_restore,
+        .free_result = sm_free_result,
+        .ctx = s,
+        .snapshot_begin = sm_snapshot_begin,
+        .snapshot_encode = sm_snapshot_encode,
+        .snapshot_end = sm_snapshot_end,
+    };
 }
 
 int chainfire_server_propose(struct chainfire_server *s, const char *cmd, size_t len, uc_repl_cb cb,

@@ -37,6 +37,8 @@ struct chainfire_server {
     atomic_ulong leases_expired; /* revokes proposed by the expiry timer */
     int64_t compact_retain;      /* revisions kept by auto-compaction; 0: off */
     atomic_bool compacting;      /* an auto-compaction is in flight */
+    unsigned max_watches;        /* open watch streams this member serves at most */
+    atomic_uint watches;         /* open watch streams */
 };
 
 /* Set up the store and the locks (rs stays NULL). Errors: UC_ENOMEM,

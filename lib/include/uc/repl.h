@@ -3,7 +3,8 @@
  * chainfire and flaredb both build on it. Thread-safety: every function may be
  * called from any thread, except that uc_repl_stop/uc_repl_destroy must not be
  * called from a callback this module invokes. Callbacks (the state machine's
- * and the completion callbacks) run on the loop thread, one at a time. */
+ * and the completion callbacks) run on the loop thread, one at a time; only
+ * the state machine's snapshot_encode runs on a pool thread beside them. */
 #ifndef UC_REPL_H
 #define UC_REPL_H
 #include <stdbool.h>
@@ -16,11 +17,15 @@
 #define UC_REPL_MAX_MEMBERS 16         /* members listed in a status */
 #define UC_REPL_MAX_CMD (64u << 20)    /* hard cap on one command, bytes */
 #define UC_REPL_DEFAULT_CMD (8u << 20) /* max_cmd when the config leaves 0 */
+/* snapshot_threshold when the config leaves 0: etcd 3.6's snapshot count.
+ * Raft keeps that many entries in memory and a restart replays up to that
+ * many; fewer costs CPU and disk (docs/architecture.md, "Snapshots"). */
+#define UC_REPL_DEFAULT_SNAPSHOT 10000u
 
 struct uc_repl; /* opaque */
 
-/* The service's state machine. Every function runs on the loop thread and
- * never concurrently with another of them.
+/* The service's state machine. Every function but snapshot_encode runs on
+ * the loop thread and never concurrently with another of them.
  *
  * apply: apply one committed command (`len` bytes at `cmd`, borrowed for the
  *   call; `index` is its log index, strictly increasing). Called in log order
@@ -45,13 +50,33 @@ struct uc_repl; /* opaque */
  *   never allocated.
  * After a restart the state is rebuilt as restore(latest snapshot) followed
  * by apply() of every later entry: a state machine that keeps its own copy on
- * disk must skip entries whose index it already holds. */
+ * disk must skip entries whose index it already holds.
+ *
+ * Snapshots off the loop (optional; all three set or none). The snapshots
+ * raft takes every snapshot_threshold entries then cost the loop only
+ * snapshot_begin; `snapshot` still serves callers that want bytes at once
+ * (a backup), so both must produce the same bytes for the same state.
+ * snapshot_begin: on the loop thread, between two applies: capture what
+ *   snapshot would encode now (the state as of the last applied entry) in a
+ *   new *view, cheaply (copy an index, pin shared buffers; not the data).
+ *   Return 0 or a negative UC_E* code (no snapshot; retried later).
+ * snapshot_encode: on a libuv pool thread, while apply and restore go on
+ *   on the loop thread: encode `view` into *buf (uc_malloc, freed by the
+ *   module) of *len bytes, touching nothing but the view and what it pins.
+ *   The first `room` bytes of *buf are left for the module's frames (it
+ *   fills them; *len counts them), so nothing is copied after the encode.
+ *   Return 0 or a negative UC_E* code (this snapshot is dropped).
+ * snapshot_end: on the loop thread, exactly once per successful begin, after
+ *   encode returned or when the snapshot was abandoned: free the view. */
 struct uc_repl_sm {
     int (*apply)(void *ctx, const void *cmd, size_t len, uint64_t index, void **result);
     int (*snapshot)(void *ctx, void **buf, size_t *len);
     int (*restore)(void *ctx, const void *buf, size_t len, uint64_t index);
     void (*free_result)(void *ctx, void *result);
     void *ctx; /* borrowed until uc_repl_destroy returns */
+    int (*snapshot_begin)(void *ctx, void **view);
+    int (*snapshot_encode)(void *ctx, void *view, size_t room, void **buf, size_t *len);
+    void (*snapshot_end)(void *ctx, void *view);
 };
 
 enum uc_repl_role { UC_REPL_UNAVAILABLE, UC_REPL_FOLLOWER, UC_REPL_CANDIDATE, UC_REPL_LEADER };
@@ -81,7 +106,7 @@ struct uc_repl_config {
     /* Tuning; 0 picks the default shown. */
     unsigned election_timeout_ms; /* 1000; randomised between 1x and 2x */
     unsigned heartbeat_ms;        /* 100 */
-    unsigned snapshot_threshold;  /* 1024 entries applied since the last snapshot */
+    unsigned snapshot_threshold;  /* UC_REPL_DEFAULT_SNAPSHOT entries applied since the last one */
     unsigned snapshot_trailing;   /* 128 entries kept behind a snapshot */
     size_t max_cmd;               /* UC_REPL_DEFAULT_CMD; at most UC_REPL_MAX_CMD */
     bool disable_pre_vote;        /* pre-vote is on unless this is set */
@@ -136,10 +161,10 @@ struct uc_repl_status {
  * free with uc_repl_destroy); on failure *out is untouched and nothing is left
  * running. The config and every string in it are copied.
  * Errors: UC_EINVAL (id 0, malformed or missing address, no data_dir, missing
- * sm functions, bootstrap list without this member or with a bad entry,
- * max_cmd too large), UC_EBUSY (data_dir is used by another member), UC_EIO
- * (cannot create or read data_dir, corrupt raft state, address not
- * bindable), UC_ENOMEM. */
+ * sm functions or only part of the snapshot split, bootstrap list without
+ * this member or with a bad entry, max_cmd too large), UC_EBUSY (data_dir is
+ * used by another member), UC_EIO (cannot create or read data_dir, corrupt
+ * raft state, address not bindable), UC_ENOMEM. */
 UC_MUSTCHECK int uc_repl_create(struct uc_repl **out, const struct uc_repl_config *cfg,
                                 char err[UC_ERR_LEN]);
 

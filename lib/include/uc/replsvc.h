@@ -111,7 +111,7 @@ struct uc_replsvc_opts {
                         "1000", 50, 60000, false, "raft election timeout"),                        \
         UC_REPLSVC_OPT_(type, field.heartbeat_ms, "heartbeat-ms", UC_CFG_INT, "100", 10, 10000,    \
                         false, "raft heartbeat"),                                                  \
-        UC_REPLSVC_OPT_(type, field.snapshot_threshold, "snapshot-threshold", UC_CFG_INT, "1024",  \
+        UC_REPLSVC_OPT_(type, field.snapshot_threshold, "snapshot-threshold", UC_CFG_INT, "10000", \
                         2, 10000000, false, "entries applied between snapshots"),                  \
         UC_REPLSVC_OPT_(type, field.threads, "threads", UC_CFG_INT, "4", 1, 64, false,             \
                         "HTTP worker threads"),                                                    \

@@ -429,7 +429,7 @@ START_TEST(snapshot_round_trips_history_and_leases)
     chainfire_kv_destroy(kv);
     ck_assert_int_eq(chainfire_kv_create(&kv), 0);
     char err[UC_ERR_LEN];
-    ck_assert_int_eq(chainfire_kv_restore(kv, buf, len, err), 0);
+    ck_assert_msg(chainfire_kv_restore(kv, buf, len, err) == 0, "%s", err);
     ck_assert_int_eq(chainfire_kv_revision(kv), 3);
     ck_assert_str_eq(get("a", v, sizeof(v)), "2");
     ck_assert_int_eq(chainfire_kv_snapshot(kv, &buf2, &len2), 0);
@@ -447,12 +447,149 @@ START_TEST(restore_of_garbage_leaves_the_store_unchanged)
 {
     char v[8], err[UC_ERR_LEN];
     put("a", "1");
-    ck_assert_int_eq(chainfire_kv_restore(kv, "{\"v\":2}", 7, err), UC_EINVAL);
     ck_assert_int_eq(chainfire_kv_restore(kv, "nope", 4, err), UC_EINVAL);
-    const char *bad = "{\"v\":1,\"revision\":1,\"compacted\":0,\"leases\":[],"
-                      "\"keys\":[[\"Yg\",[]],[\"YQ\",[]]]}";
-    ck_assert_int_eq(chainfire_kv_restore(kv, bad, strlen(bad), err), UC_EINVAL);
+    ck_assert_str_eq(err, "not a chainfire snapshot (no 'cfsnap02' magic)");
+    ck_assert_int_eq(chainfire_kv_restore(kv, "", 0, err), UC_EINVAL);
     ck_assert_str_eq(get("a", v, sizeof(v)), "1");
+}
+END_TEST
+
+/* Earlier versions wrote JSON snapshots; one left in a data dir or a backup
+ * is refused with what to do instead, never misread. */
+START_TEST(restore_of_an_old_json_snapshot_says_what_to_do)
+{
+    char v[8], err[UC_ERR_LEN];
+    put("a", "1");
+    const char *old = "{\"v\":1,\"revision\":1,\"compacted\":0,\"leases\":[],"
+                      "\"keys\":[[\"YQ\",[[1,1,1,0,\"MQ\"]]]]}";
+    ck_assert_int_eq(chainfire_kv_restore(kv, old, strlen(old), err), UC_EINVAL);
+    ck_assert(strstr(err, "JSON snapshot from an earlier chainfire") != NULL);
+    ck_assert(strstr(err, "empty data dir") != NULL);
+    ck_assert_str_eq(get("a", v, sizeof(v)), "1");
+}
+END_TEST
+
+/* Every shorter prefix, a byte past the end and a few corrupted fields are
+ * refused without touching the store. */
+START_TEST(restore_refuses_truncated_or_corrupt_snapshots)
+{
+    char *buf, v[8], err[UC_ERR_LEN];
+    size_t len;
+    put("a", "1");
+    put("b", "22");
+    json_decref(run("{sssIsi}", "op", "lease_grant", "id", (json_int_t)7, "ttl", 9));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &buf, &len), 0);
+    put("a", "3");
+    for (size_t n = 0; n < len; n++)
+        ck_assert_msg(chainfire_kv_restore(kv, buf, n, err) == UC_EINVAL, "prefix %zu", n);
+    char *big = uc_malloc(len + 1);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, buf, len);
+    big[len] = 0;
+    ck_assert_int_eq(chainfire_kv_restore(kv, big, len + 1, err), UC_EINVAL);
+    ck_assert_str_eq(err, "snapshot: 1 bytes past the end");
+    /* Layout: magic, 4 header words, one lease (2 words), then key "a":
+     * klen at 56, the key at 64, nrevs at 65, its revision's flag at 73. */
+    memcpy(big, buf, len);
+    big[64] = 'c'; /* "c" before "b": keys out of order */
+    ck_assert_int_eq(chainfire_kv_restore(kv, big, len, err), UC_EINVAL);
+    ck_assert_str_eq(err, "snapshot: keys empty or out of order");
+    memcpy(big, buf, len);
+    big[73] = 2; /* neither a value nor a tombstone */
+    ck_assert_int_eq(chainfire_kv_restore(kv, big, len, err), UC_EINVAL);
+    memcpy(big, buf, len);
+    big[65] = 99; /* more revisions than bytes */
+    ck_assert_int_eq(chainfire_kv_restore(kv, big, len, err), UC_EINVAL);
+    memcpy(big, buf, len);
+    big[16] = 9; /* compacted (9) past the revision (2) */
+    ck_assert_int_eq(chainfire_kv_restore(kv, big, len, err), UC_EINVAL);
+    ck_assert_str_eq(get("a", v, sizeof(v)), "3");
+    ck_assert_int_eq(chainfire_kv_revision(kv), 3);
+    ck_assert_int_eq(chainfire_kv_restore(kv, buf, len, err), 0);
+    ck_assert_str_eq(get("a", v, sizeof(v)), "1");
+    uc_free(big);
+    uc_free(buf);
+}
+END_TEST
+
+/* A failed allocation anywhere in a restore leaves the store as it was. */
+START_TEST(restore_out_of_memory_leaves_the_store_unchanged)
+{
+    char *buf, v[8], err[UC_ERR_LEN];
+    size_t len;
+    put("a", "1");
+    put("b", "2");
+    put("a", "3");
+    json_decref(run("{sssIsi}", "op", "lease_grant", "id", (json_int_t)7, "ttl", 9));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &buf, &len), 0);
+    struct chainfire_kv *other;
+    ck_assert_int_eq(chainfire_kv_create(&other), 0);
+    int rc = UC_ENOMEM;
+    long n;
+    for (n = 0; rc == UC_ENOMEM && n < 100; n++) {
+        uc_alloc_fail_after(n);
+        rc = chainfire_kv_restore(other, buf, len, err);
+        uc_alloc_fail_after(-1);
+        ck_assert(rc == 0 || chainfire_kv_revision(other) == 0);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_gt(n, 3);
+    ck_assert_int_eq(chainfire_kv_revision(other), 3);
+    chainfire_kv_destroy(kv);
+    kv = other;
+    ck_assert_str_eq(get("a", v, sizeof(v)), "3");
+    uc_free(buf);
+}
+END_TEST
+
+/* A view taken now encodes to exactly the snapshot of now, however much the
+ * store changes (overwrites, deletes, compaction, a restore) before the
+ * encode; the buffers it shares outlive those changes until it goes. */
+START_TEST(view_encodes_the_state_it_was_taken_at_while_the_store_changes)
+{
+    char *want, *got, *other, v[8], err[UC_ERR_LEN];
+    size_t wlen, glen, olen;
+    put("a", "1");
+    put("a", "2");
+    put("b", "x");
+    json_decref(run("{sssIsi}", "op", "lease_grant", "id", (json_int_t)5, "ttl", 9));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &want, &wlen), 0);
+    struct chainfire_kv_view *view;
+    ck_assert_int_eq(chainfire_kv_view_take(kv, &view), 0);
+    put("a", "3");
+    json_decref(run("{ssss}", "op", "delete", "key", B("b")));
+    json_decref(run("{sssi}", "op", "compact", "revision", 5));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &other, &olen), 0);
+    put("c", "4");
+    ck_assert_int_eq(chainfire_kv_restore(kv, other, olen, err), 0); /* frees every buffer */
+    ck_assert_int_eq(chainfire_kv_view_encode(view, 3, &got, &glen), 0);
+    ck_assert_uint_eq(glen, 3 + wlen); /* room for the frames above */
+    ck_assert_mem_eq(got + 3, want, wlen);
+    memmove(got, got + 3, wlen);
+    glen = wlen;
+    chainfire_kv_view_release(kv, view);
+    ck_assert_str_eq(get("a", v, sizeof(v)), "3");
+    ck_assert_int_eq(chainfire_kv_restore(kv, got, glen, err), 0);
+    ck_assert_str_eq(get("a", v, sizeof(v)), "2");
+    ck_assert_str_eq(get("b", v, sizeof(v)), "x");
+    uc_free(want);
+    uc_free(got);
+    uc_free(other);
+}
+END_TEST
+
+START_TEST(empty_store_round_trips)
+{
+    char *buf, err[UC_ERR_LEN];
+    size_t len;
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &buf, &len), 0);
+    ck_assert_uint_eq(len, 40);
+    put("a", "1");
+    ck_assert_int_eq(chainfire_kv_restore(kv, buf, len, err), 0);
+    ck_assert_int_eq(chainfire_kv_revision(kv), 0);
+    char v[8];
+    ck_assert_ptr_null(get("a", v, sizeof(v)));
+    uc_free(buf);
 }
 END_TEST
 
@@ -613,6 +750,11 @@ static Suite *kv_suite(void)
     tc = tcase(s, "snapshot_restore");
     tcase_add_test(tc, snapshot_round_trips_history_and_leases);
     tcase_add_test(tc, restore_of_garbage_leaves_the_store_unchanged);
+    tcase_add_test(tc, restore_of_an_old_json_snapshot_says_what_to_do);
+    tcase_add_test(tc, restore_refuses_truncated_or_corrupt_snapshots);
+    tcase_add_test(tc, restore_out_of_memory_leaves_the_store_unchanged);
+    tcase_add_test(tc, view_encodes_the_state_it_was_taken_at_while_the_store_changes);
+    tcase_add_test(tc, empty_store_round_trips);
     tc = tcase(s, "changes");
     tcase_add_test(tc, changes_come_in_revision_order_with_deletes);
     tcase_add_test(tc, changes_from_a_compacted_revision_name_the_oldest);
