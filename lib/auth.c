@@ -1,11 +1,16 @@
 /* auth.c - the verifier that checks IAM's EdDSA tokens offline against a
- * cached JWKS key set (refetched, rate limited, when a token names an
- * unknown kid), answering tokens it has already verified from its token
- * cache (auth_cache.c), which a key-set change empties. Claims and role
+ * cached JWKS key set, answering tokens it has already verified from its
+ * token cache (auth_cache.c), which a key-set change empties. The key set is
+ * refetched, rate limited, in two ways: at once when a token names an
+ * unknown kid (the caller waits: nothing else can check it), and in a
+ * background thread once the set is older than jwks_max_age_ms (nobody
+ * waits: the old set stays in use until the new one is in). Claims and role
  * checks live in auth_claims.c. */
 #include <assert.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,13 +45,23 @@ struct uc_auth_verifier {
     void *fetch_ctx;
     char *audience;
     const struct uc_clock *clock;
-    int64_t min_refetch_ms, leeway_s;
+    int64_t min_refetch_ms, leeway_s, max_age_ms;
+    /* Mono ms from which a verification should start a background refetch
+     * (INT64_MAX: none due). Only a hint, read without mu so a cache hit
+     * pays one atomic load; the decision is taken again under mu. */
+    atomic_int_fast64_t refresh_due_ms;
     pthread_mutex_t fetch_mu; /* one fetch at a time; taken before mu */
     pthread_mutex_t mu;       /* guards everything below */
     struct vkey **keys;
     size_t nkeys;
-    bool fetched; /* a fetch has been tried */
-    int64_t last_fetch_ms;
+    bool fetched;          /* a fetch has been tried */
+    bool loaded;           /* a fetch has succeeded: keys is a usable set */
+    int64_t last_fetch_ms; /* when the last fetch (of either kind) began */
+    int64_t loaded_ms;     /* when the fetch that produced keys began */
+    bool refreshing;       /* the background thread is fetching */
+    bool joinable;         /* thread has been started and not joined */
+    pthread_t thread;
+    uint64_t fetches, failures;
     struct auth_cache *cache; /* NULL when off; locks on its own */
 };
 
@@ -61,6 +76,14 @@ static void lock(pthread_mutex_t *m)
 static void unlock(pthread_mutex_t *m)
 {
     int rc = pthread_mutex_unlock(m);
+    assert(rc == 0);
+    (void)rc; /* as in lock() */
+}
+
+/* Joining fails only on programmer error (EDEADLK, EINVAL, ESRCH). */
+static void join(pthread_t t)
+{
+    int rc = pthread_join(t, NULL);
     assert(rc == 0);
     (void)rc; /* as in lock() */
 }
@@ -91,6 +114,9 @@ static int check_opts(const struct uc_auth_verifier_opts *o, char *err)
     if (o->cache_max_age_ms < 0 || o->cache_max_age_ms > UC_AUTH_CACHE_MAX_AGE_LIMIT_MS)
         return uc_err_set(err, UC_EINVAL, "auth: token cache max age must be 1 to %d ms",
                           UC_AUTH_CACHE_MAX_AGE_LIMIT_MS);
+    if (o->jwks_max_age_ms < 0 || o->jwks_max_age_ms > UC_AUTH_JWKS_MAX_AGE_LIMIT_MS)
+        return uc_err_set(err, UC_EINVAL, "auth: key set max age must be 1 to %d ms",
+                          UC_AUTH_JWKS_MAX_AGE_LIMIT_MS);
     return 0;
 }
 
@@ -130,6 +156,8 @@ int uc_auth_verifier_create(struct uc_auth_verifier **out, const struct uc_auth_
     v->fetch_ctx = opts->fetch_ctx;
     v->clock = opts->clock;
     v->min_refetch_ms = opts->min_refetch_ms > 0 ? opts->min_refetch_ms : DEFAULT_REFETCH_MS;
+    v->max_age_ms = opts->jwks_max_age_ms ? opts->jwks_max_age_ms : UC_AUTH_JWKS_MAX_AGE_MS;
+    atomic_init(&v->refresh_due_ms, INT64_MAX);
     *out = v;
     return 0;
 fail:
@@ -146,6 +174,10 @@ void uc_auth_verifier_destroy(struct uc_auth_verifier *v)
 {
     if (!v)
         return;
+    /* A background refetch may still be running: it ends within its fetch
+     * deadline, and it must not outlive the verifier. */
+    if (v->joinable)
+        join(v->thread);
     keys_free(v->keys, v->nkeys);
     auth_cache_destroy(v->cache);
     (void)pthread_mutex_destroy(&v->mu);       /* unlocked once no call is in flight */
@@ -257,12 +289,43 @@ static bool keys_kept(struct vkey *const *old, size_t nold, struct vkey *const *
     return true;
 }
 
-/* Fetch the key set and swap it into the cache. Call with fetch_mu held and mu not. */
-static int refresh(struct uc_auth_verifier *v, char *err)
+/* Recompute refresh_due_ms after a change to what it depends on. Call with
+ * mu held. A failed fetch leaves loaded_ms alone, so the set stays stale
+ * and the next try is due min_refetch_ms after the failed one began. */
+static void update_due(struct uc_auth_verifier *v)
+{
+    int64_t due = INT64_MAX;
+    if (v->loaded && !v->refreshing) {
+        int64_t by_age = v->loaded_ms + v->max_age_ms;
+        int64_t by_rate = v->last_fetch_ms + v->min_refetch_ms;
+        due = by_age > by_rate ? by_age : by_rate;
+    }
+    atomic_store_explicit(&v->refresh_due_ms, due, memory_order_relaxed);
+}
+
+/* Put a freshly fetched set in place; the old one is returned for the caller
+ * to compare and free. Call with mu held. */
+static struct vkey **swap_keys(struct uc_auth_verifier *v, struct vkey **keys, size_t n,
+                               int64_t started_ms, size_t *nold)
+{
+    struct vkey **old = v->keys;
+    *nold = v->nkeys;
+    v->keys = keys;
+    v->nkeys = n;
+    v->loaded = true;
+    v->loaded_ms = started_ms;
+    v->fetches++;
+    update_due(v);
+    return old;
+}
+
+/* Fetch the key set, begun at started_ms, and swap it into the cache. Call
+ * with fetch_mu held and mu not. */
+static int refresh(struct uc_auth_verifier *v, int64_t started_ms, char *err)
 {
     json_t *doc = NULL;
     struct vkey **keys = NULL;
-    size_t n = 0;
+    size_t n = 0, nold = 0;
     int rc = v->fetch ? v->fetch(v->fetch_ctx, &doc, err) : http_fetch(v->jwks_url, &doc, err);
     if (rc == 0 && !json_is_object(doc))
         rc = uc_err_set(err, UC_EUNAVAIL, "key set is not a JSON object");
@@ -271,13 +334,14 @@ static int refresh(struct uc_auth_verifier *v, char *err)
     json_decref(doc);
     if (rc < 0) {
         uc_warn("auth: cannot fetch the signing keys: %s", err ? err : uc_strerror(rc));
+        lock(&v->mu);
+        v->fetches++;
+        v->failures++;
+        unlock(&v->mu);
         return rc == UC_ENOMEM ? rc : uc_err_prefix(err, UC_EUNAVAIL, "signing keys unavailable");
     }
     lock(&v->mu);
-    struct vkey **old = v->keys;
-    size_t nold = v->nkeys;
-    v->keys = keys;
-    v->nkeys = n;
+    struct vkey **old = swap_keys(v, keys, n, started_ms, &nold);
     unlock(&v->mu);
     /* After the swap: a check still holding an old key read the old cache
      * generation, so its put is dropped (auth_cache_put). */
@@ -298,7 +362,7 @@ static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **o
     unlock(&v->mu);
     if (*out)
         return 0;
-    lock(&v->fetch_mu);
+    lock(&v->fetch_mu); /* waits out a background refetch: it may bring kid */
     lock(&v->mu);
     *out = lookup(v, kid); /* another thread may have fetched meanwhile */
     int64_t now = uc_clock_mono_ms(v->clock);
@@ -307,11 +371,12 @@ static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **o
     if (!*out && allowed) {
         v->fetched = true;
         v->last_fetch_ms = now;
+        update_due(v);
     }
     unlock(&v->mu);
     int rc = 0;
     if (!*out && allowed) {
-        rc = refresh(v, err);
+        rc = refresh(v, now, err);
         lock(&v->mu);
         *out = rc == 0 ? lookup(v, kid) : NULL;
         have_keys = v->nkeys > 0;
@@ -323,6 +388,65 @@ static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **o
     if (!have_keys)
         return uc_err_set(err, UC_EUNAVAIL, "no signing keys loaded yet");
     return uc_err_set(err, UC_EUNAUTH, "token signed by an unknown key");
+}
+
+/* The background refetch: fetch_mu serializes it with unknown-kid fetches.
+ * A failure is logged by refresh and leaves the old set in use. */
+static void *refresher_main(void *arg)
+{
+    struct uc_auth_verifier *v = arg;
+    char err[UC_ERR_LEN] = "";
+    lock(&v->fetch_mu);
+    lock(&v->mu);
+    /* Our start time, or that of an unknown-kid fetch that took fetch_mu
+     * first: either way no later than our fetch begins. */
+    int64_t started_ms = v->last_fetch_ms;
+    unlock(&v->mu);
+    /* The outcome is in the stats and the log; nobody waits for it. */
+    (void)refresh(v, started_ms, err);
+    unlock(&v->fetch_mu);
+    lock(&v->mu);
+    v->refreshing = false;
+    update_due(v);
+    unlock(&v->mu);
+    return NULL;
+}
+
+/* Start the refresh thread with every signal blocked, so the daemon's
+ * signal handling stays where it set it up (as lib/repl.c does). */
+static bool start_refresher(struct uc_auth_verifier *v)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    (void)pthread_sigmask(SIG_SETMASK, &all, &old); /* fails only for a bad `how` */
+    bool started = pthread_create(&v->thread, NULL, refresher_main, v) == 0;
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL); /* as above */
+    return started;
+}
+
+/* Start a background refetch when the set is stale and one is due. At most
+ * one runs; its thread is joined by the next start or by destroy. The
+ * thread is created under mu so its handle is stored before it can finish;
+ * it takes mu only after that. */
+static void maybe_refresh(struct uc_auth_verifier *v, int64_t now)
+{
+    lock(&v->mu);
+    if (now < atomic_load_explicit(&v->refresh_due_ms, memory_order_relaxed)) {
+        unlock(&v->mu); /* another thread started it, or it just finished */
+        return;
+    }
+    if (v->joinable)
+        join(v->thread); /* finished: refreshing is false */
+    v->last_fetch_ms = now;
+    v->refreshing = start_refresher(v);
+    v->joinable = v->refreshing;
+    if (!v->refreshing) {
+        v->fetches++; /* counted as a failed fetch, and retried like one */
+        v->failures++;
+        uc_warn("auth: cannot start a thread to refresh the signing keys");
+    }
+    update_due(v);
+    unlock(&v->mu);
 }
 
 /* The full check: decode, find the key, verify the signature and claims. */
@@ -357,12 +481,12 @@ static int verify_token(struct uc_auth_verifier *v, const char *token, struct uc
 /* Answer from the cache: true when it had the token, with the answer in
  * *rc. The claims were checked when the token was stored; only the clock
  * has moved since. */
-static bool from_cache(struct uc_auth_verifier *v, const uint8_t key[UC_SHA256_LEN],
+static bool from_cache(struct uc_auth_verifier *v, const uint8_t key[UC_SHA256_LEN], int64_t mono,
                        struct uc_auth_claims *out, int *rc, char *err)
 {
     struct uc_auth_claims c;
     struct auth_times t;
-    if (!auth_cache_get(v->cache, key, uc_clock_mono_ms(v->clock), &c, &t))
+    if (!auth_cache_get(v->cache, key, mono, &c, &t))
         return false;
     *rc = auth_times_check(&t, uc_clock_wall_ms(v->clock) / 1000, v->leeway_s, err);
     if (*rc == 0)
@@ -379,11 +503,15 @@ int uc_auth_verify(struct uc_auth_verifier *v, const char *token, struct uc_auth
     int rc = 0;
     if (!token || !token[0])
         return uc_err_set(err, UC_EUNAUTH, "no token");
+    /* Before the cache, so a stream of cache hits still ages the key set. */
+    int64_t mono = uc_clock_mono_ms(v->clock);
+    if (mono >= atomic_load_explicit(&v->refresh_due_ms, memory_order_relaxed))
+        maybe_refresh(v, mono);
     /* Oversized tokens are refused by uc_jws_decode; no point hashing them.
      * A hash failure (OpenSSL out of memory) just means no cache this time. */
     size_t len = strnlen(token, UC_JWS_MAX_LEN + 1);
     bool cached = v->cache && len <= UC_JWS_MAX_LEN && uc_crypto_sha256(token, len, key) == 0;
-    if (cached && from_cache(v, key, out, &rc, err))
+    if (cached && from_cache(v, key, mono, out, &rc, err))
         return rc;
     /* Read before the key is looked up, so a flush after that is seen. */
     uint64_t gen = cached ? auth_cache_gen(v->cache) : 0;
@@ -402,6 +530,19 @@ void uc_auth_verifier_cache_stats(struct uc_auth_verifier *v, struct uc_auth_cac
     memset(out, 0, sizeof(*out));
     if (v->cache)
         auth_cache_stats(v->cache, out);
+}
+
+void uc_auth_verifier_key_stats(struct uc_auth_verifier *v, struct uc_auth_key_stats *out)
+{
+    int64_t now = uc_clock_mono_ms(v->clock);
+    memset(out, 0, sizeof(*out));
+    lock(&v->mu);
+    out->fetches = v->fetches;
+    out->failures = v->failures;
+    out->keys = v->nkeys;
+    out->age_ms = v->loaded ? now - v->loaded_ms : -1;
+    out->refreshing = v->refreshing;
+    unlock(&v->mu);
 }
 
 int uc_auth_http_authn(void *ctx, const char *token, struct uc_auth_claims *out,

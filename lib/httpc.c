@@ -93,6 +93,21 @@ static int add_header(struct curl_slist **h, const char *line)
     return 0;
 }
 
+/* The request id rule of docs/api/conventions.md, which the server side
+ * (http_request.c) applies to the X-Request-Id it receives. */
+static bool valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        if (!ok || n == UC_HTTPC_RID_MAX)
+            return false;
+    }
+    return n > 0;
+}
+
 static int build_headers(const struct call *c, struct curl_slist **h, char *err)
 {
     char line[128];
@@ -107,6 +122,14 @@ static int build_headers(const struct call *c, struct curl_slist **h, char *err)
         if (strlen(ct) > 80 || strpbrk(ct, "\r\n"))
             return uc_err_set(err, UC_EINVAL, "bad content type");
         snprintf(line, sizeof(line), "Content-Type:%s%s", ct[0] ? " " : "", ct);
+        rc = add_header(h, line);
+    }
+    if (rc == 0 && c->opts && c->opts->request_id) {
+        if (!valid_request_id(c->opts->request_id))
+            return uc_err_set(err, UC_EINVAL,
+                              "request id must be 1-%d characters of [A-Za-z0-9-_.]",
+                              UC_HTTPC_RID_MAX);
+        snprintf(line, sizeof(line), "X-Request-Id: %s", c->opts->request_id);
         rc = add_header(h, line);
     }
     if (rc == 0 && c->opts && c->opts->bearer) {

@@ -63,9 +63,12 @@ static void forward_to(struct uc_replsvc *rs, struct uc_http_req *req, uint64_t 
     char hdr[24];
     struct uc_httpc_resp resp = {0};
     const char *auth = uc_http_header(req, "Authorization");
+    /* The leader answers under the follower's request id, so the relayed
+     * body, the X-Request-Id header and both nodes' logs agree. */
     struct uc_httpc_opts o = {.bearer = auth && !strncmp(auth, "Bearer ", 7) ? auth + 7 : NULL,
                               .timeout_ms = (int)timeout_ms,
-                              .content_type = "application/json"};
+                              .content_type = "application/json",
+                              .request_id = req->request_id};
     char *url = leader_url(rs, req, base);
     int rc = url ? uc_httpc_raw(req->method, url, req->raw_len ? req->raw_body : NULL, req->raw_len,
                                 &o, &resp, req->err)

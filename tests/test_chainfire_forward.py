@@ -45,6 +45,8 @@ def test_txn_lease_and_delete_through_a_follower(cluster):
     assert expect(c.delete(API + "/kv/" + b64("f") + "?prefix=true"), 200)["deleted"] >= 1
     r = get(c, "fl")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert r.json()["error"]["request_id"] == r.headers["X-Request-Id"], \
+        "the leader answered under another request id than the follower's"
     r = expect(c.post(API + "/kv/range", json={"key": b64("via-"), "prefix": True}), 200)
     assert r["count"] == 3
 

@@ -1,6 +1,7 @@
 /* test_auth.c - role checks, claim validation, the token verifier and its
  * token cache, with tokens minted here on a manual clock and a fake IAM
- * key-set endpoint that counts how often it is asked. */
+ * key-set source that counts how often it is asked: a fetch callback, or a
+ * real uc_http server for the background refetch of a stale key set. */
 #include <arpa/inet.h>
 #include <check.h>
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../auth_internal.h"
@@ -1239,6 +1241,343 @@ START_TEST(concurrent_verification_with_evictions_and_flushes)
 }
 END_TEST
 
+/* --- key retirement: the stale key set over HTTP ---------------------------- */
+
+/* A fake IAM on a real uc_http server: GET /keys answers the global jwks
+ * (read under mu, so tests change it under mu too), or a 500 when `status`
+ * says so, and can hold answers back to keep a fetch in flight. */
+static struct {
+    struct uc_http_server *http;
+    char url[64];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool hold;
+    int status;
+    atomic_int requests, parked;
+} iam;
+static struct uc_auth_verifier *hv; /* a verifier on iam.url */
+
+static void iam_lock(void) { ck_assert_int_eq(pthread_mutex_lock(&iam.mu), 0); }
+static void iam_unlock(void) { ck_assert_int_eq(pthread_mutex_unlock(&iam.mu), 0); }
+
+static int serve_keys(struct uc_http_req *req, void *ctx)
+{
+    (void)ctx; /* the fake IAM is global */
+    atomic_fetch_add(&iam.requests, 1);
+    iam_lock();
+    atomic_fetch_add(&iam.parked, 1);
+    while (iam.hold)
+        ck_assert_int_eq(pthread_cond_wait(&iam.cv, &iam.mu), 0);
+    atomic_fetch_sub(&iam.parked, 1);
+    json_t *doc = iam.status == 200 ? json_deep_copy(jwks) : NULL;
+    iam_unlock();
+    if (!doc)
+        return uc_http_error(req, UC_EINTERNAL, "keyring unreadable");
+    return uc_http_reply_json(req, 200, doc);
+}
+
+static const struct uc_http_route iam_routes[] = {
+    {"GET", "/keys", serve_keys, UC_HTTP_PUBLIC, UC_ROLE_ANY, 0},
+};
+
+static void set_hold(bool hold)
+{
+    iam_lock();
+    iam.hold = hold;
+    ck_assert_int_eq(pthread_cond_broadcast(&iam.cv), 0);
+    iam_unlock();
+}
+
+static void set_status(int status)
+{
+    iam_lock();
+    iam.status = status;
+    iam_unlock();
+}
+
+/* IAM retires k1: the key set keeps only its other keys. */
+static void retire_k1(void)
+{
+    iam_lock();
+    ck_assert_int_eq(json_array_remove(json_object_get(jwks, "keys"), 0), 0);
+    iam_unlock();
+}
+
+static void setup_iam(void)
+{
+    setup();
+    ck_assert_int_eq(pthread_mutex_init(&iam.mu, NULL), 0);
+    ck_assert_int_eq(pthread_cond_init(&iam.cv, NULL), 0);
+    iam.hold = false;
+    iam.status = 200;
+    atomic_store(&iam.requests, 0);
+    atomic_store(&iam.parked, 0);
+    struct uc_http_opts o = {.service = "fake-iam",
+                             .bind_addr = "127.0.0.1",
+                             .threads = 2,
+                             .routes = iam_routes,
+                             .nroutes = 1};
+    ck_assert_msg(uc_http_start(&iam.http, &o, err) == 0, "%s", err);
+    snprintf(iam.url, sizeof(iam.url), "http://127.0.0.1:%u/keys",
+             (unsigned)uc_http_port(iam.http));
+    hv = NULL;
+}
+
+static void teardown_iam(void)
+{
+    set_hold(false);              /* so a refetch in flight can end */
+    uc_auth_verifier_destroy(hv); /* waits for it */
+    uc_http_destroy(iam.http);
+    ck_assert_int_eq(pthread_cond_destroy(&iam.cv), 0);
+    ck_assert_int_eq(pthread_mutex_destroy(&iam.mu), 0);
+    teardown();
+}
+
+/* A verifier on the fake IAM, stale after max_age_ms (0: the default). */
+static void make_http_verifier(int64_t max_age_ms)
+{
+    struct uc_auth_verifier_opts o = {
+        .jwks_url = iam.url, .clock = &clk.clock, .jwks_max_age_ms = max_age_ms};
+    ck_assert_int_eq(uc_auth_verifier_create(&hv, &o, err), 0);
+}
+
+static int hverify(const char *tok)
+{
+    struct uc_auth_claims c;
+    err[0] = '\0';
+    return uc_auth_verify(hv, tok, &c, err);
+}
+
+static struct uc_auth_key_stats key_stats(void)
+{
+    struct uc_auth_key_stats st;
+    uc_auth_verifier_key_stats(hv, &st);
+    return st;
+}
+
+static int64_t real_ms(void)
+{
+    struct timespec ts;
+    ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Real threads are at work here, so these wait (up to 10 s) rather than
+ * advance the clock: for the background refetch to end, and for n answers
+ * to be held back at the fake IAM. */
+static void wait_refreshed(void)
+{
+    int64_t deadline = real_ms() + 10000;
+    while (key_stats().refreshing && real_ms() < deadline)
+        usleep(1000);
+    ck_assert(!key_stats().refreshing);
+}
+
+static void wait_parked(int n)
+{
+    int64_t deadline = real_ms() + 10000;
+    while (atomic_load(&iam.parked) != n && real_ms() < deadline)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&iam.parked), n);
+}
+
+START_TEST(stale_key_set_is_refetched_while_the_old_one_serves)
+{
+    publish(k2, "k2");
+    make_http_verifier(60 * 1000);
+    char *old = mint(k1, "k1", claims()), *new = mint(k2, "k2", claims());
+    char *fresh = mint_user(7, 600); /* a k1 token not in the token cache */
+    struct uc_auth_key_stats st = key_stats();
+    ck_assert_int_eq(st.age_ms, -1);
+    ck_assert_int_eq(hverify(old), 0);
+    st = key_stats();
+    ck_assert_uint_eq(st.fetches, 1);
+    ck_assert_uint_eq(st.keys, 2);
+    ck_assert_int_eq(st.age_ms, 0);
+    retire_k1();
+    uc_clock_manual_advance(&clk, 60 * 1000 - 1);
+    ck_assert_int_eq(hverify(old), 0); /* not stale yet: no fetch */
+    ck_assert(!key_stats().refreshing);
+    ck_assert_int_eq(atomic_load(&iam.requests), 1);
+    /* Stale now. The cache hit that notices starts one refetch and does
+     * not wait for it; nor does anyone else meanwhile. */
+    set_hold(true);
+    uc_clock_manual_advance(&clk, 1);
+    ck_assert_int_eq(hverify(old), 0);
+    wait_parked(1);
+    ck_assert(key_stats().refreshing);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(hverify(old), 0);
+    ck_assert_int_eq(hverify(fresh), 0); /* a full check, on the old set */
+    ck_assert_uint_eq(stats_of(hv).hits, 5);
+    ck_assert_int_eq(atomic_load(&iam.requests), 1 + 1);
+    set_hold(false);
+    wait_refreshed();
+    st = key_stats();
+    ck_assert_uint_eq(st.fetches, 2);
+    ck_assert_uint_eq(st.failures, 0);
+    ck_assert_uint_eq(st.keys, 1);
+    ck_assert_int_eq(st.age_ms, 0); /* counted from when the fetch began */
+    ck_assert_uint_eq(stats_of(hv).flushes, 1);
+    ck_assert_uint_eq(stats_of(hv).entries, 0);
+    ck_assert_int_eq(hverify(old), UC_EUNAUTH);
+    ck_assert_str_eq(err, "token signed by an unknown key");
+    ck_assert_int_eq(hverify(fresh), UC_EUNAUTH);
+    ck_assert_int_eq(hverify(new), 0);
+    ck_assert_int_eq(atomic_load(&iam.requests), 2); /* k1 is unknown, but just fetched */
+    uc_free(old);
+    uc_free(new);
+    uc_free(fresh);
+}
+END_TEST
+
+START_TEST(stale_after_five_minutes_by_default)
+{
+    make_http_verifier(0);
+    char *tok = mint(k1, "k1", claims());
+    ck_assert_int_eq(hverify(tok), 0);
+    uc_clock_manual_advance(&clk, UC_AUTH_JWKS_MAX_AGE_MS - 1);
+    ck_assert_int_eq(hverify(tok), 0);
+    ck_assert(!key_stats().refreshing);
+    ck_assert_int_eq(atomic_load(&iam.requests), 1);
+    uc_clock_manual_advance(&clk, 1);
+    ck_assert_int_eq(hverify(tok), 0);
+    wait_refreshed();
+    ck_assert_int_eq(atomic_load(&iam.requests), 2);
+    ck_assert_uint_eq(key_stats().fetches, 2);
+    ck_assert_uint_eq(stats_of(hv).flushes, 0); /* same keys: the cache stays */
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(failed_refetch_keeps_the_old_set_and_backs_off)
+{
+    publish(k2, "k2");
+    make_http_verifier(60 * 1000);
+    char *tok = mint(k1, "k1", claims());
+    ck_assert_int_eq(hverify(tok), 0);
+    retire_k1();
+    set_status(500);
+    uc_clock_manual_advance(&clk, 60 * 1000);
+    ck_assert_int_eq(hverify(tok), 0);
+    wait_refreshed();
+    struct uc_auth_key_stats st = key_stats();
+    ck_assert_uint_eq(st.fetches, 2);
+    ck_assert_uint_eq(st.failures, 1);
+    ck_assert_uint_eq(st.keys, 2);
+    ck_assert_int_eq(hverify(tok), 0); /* IAM is down: the old set goes on */
+    set_status(200);
+    uc_clock_manual_advance(&clk, 4999); /* min_refetch_ms is the backoff */
+    ck_assert_int_eq(hverify(tok), 0);
+    ck_assert(!key_stats().refreshing);
+    ck_assert_int_eq(atomic_load(&iam.requests), 2);
+    uc_clock_manual_advance(&clk, 1);
+    ck_assert_int_eq(hverify(tok), 0);
+    wait_refreshed();
+    ck_assert_int_eq(atomic_load(&iam.requests), 3);
+    ck_assert_int_eq(hverify(tok), UC_EUNAUTH);
+    st = key_stats();
+    ck_assert_uint_eq(st.keys, 1);
+    ck_assert_uint_eq(st.fetches, 3);
+    ck_assert_uint_eq(st.failures, 1);
+    ck_assert_int_eq(st.age_ms, 0);
+    uc_free(tok);
+}
+END_TEST
+
+/* A token with a kid the set lacks, checked while a background refetch is
+ * in flight: it waits for that fetch instead of starting its own. */
+struct waiter {
+    const char *tok;
+    int rc;
+    atomic_bool done;
+};
+
+static void *verify_in_thread(void *arg)
+{
+    struct waiter *w = arg;
+    struct uc_auth_claims c;
+    char e[UC_ERR_LEN];
+    w->rc = uc_auth_verify(hv, w->tok, &c, e);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+START_TEST(unknown_kid_waits_for_the_refetch_in_flight)
+{
+    make_http_verifier(60 * 1000);
+    char *old = mint(k1, "k1", claims()), *new = mint(k2, "k2", claims());
+    ck_assert_int_eq(hverify(old), 0);
+    iam_lock();
+    publish(k2, "k2");
+    iam_unlock();
+    set_hold(true);
+    uc_clock_manual_advance(&clk, 60 * 1000);
+    ck_assert_int_eq(hverify(old), 0);
+    wait_parked(1);
+    struct waiter w = {.tok = new, .rc = 1};
+    atomic_init(&w.done, false);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, verify_in_thread, &w), 0);
+    usleep(50 * 1000);
+    ck_assert(!atomic_load(&w.done)); /* waiting for the fetch in flight */
+    set_hold(false);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(w.rc, 0);
+    ck_assert_int_eq(atomic_load(&iam.requests), 2);
+    ck_assert_uint_eq(key_stats().fetches, 2);
+    uc_free(old);
+    uc_free(new);
+}
+END_TEST
+
+static void *release_later(void *arg)
+{
+    (void)arg; /* the fake IAM is global */
+    usleep(100 * 1000);
+    set_hold(false);
+    return NULL;
+}
+
+START_TEST(destroy_waits_for_the_refetch_in_flight)
+{
+    make_http_verifier(60 * 1000);
+    char *tok = mint(k1, "k1", claims());
+    ck_assert_int_eq(hverify(tok), 0);
+    set_hold(true);
+    uc_clock_manual_advance(&clk, 60 * 1000);
+    ck_assert_int_eq(hverify(tok), 0);
+    wait_parked(1);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, release_later, NULL), 0);
+    int64_t t0 = real_ms();
+    uc_auth_verifier_destroy(hv);
+    hv = NULL;
+    ck_assert_int_ge(real_ms() - t0, 90);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(atomic_load(&iam.parked), 0);
+    uc_free(tok);
+}
+END_TEST
+
+START_TEST(key_set_max_age_is_bounded)
+{
+    static const int64_t bad[] = {-1, UC_AUTH_JWKS_MAX_AGE_LIMIT_MS + 1};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct uc_auth_verifier_opts o = {.fetch = fake_fetch, .jwks_max_age_ms = bad[i]};
+        struct uc_auth_verifier *x = NULL;
+        ck_assert_int_eq(uc_auth_verifier_create(&x, &o, err), UC_EINVAL);
+        ck_assert_ptr_null(x);
+        ck_assert_str_eq(err, "auth: key set max age must be 1 to 3600000 ms");
+    }
+    struct uc_auth_verifier_opts o = {.fetch = fake_fetch,
+                                      .jwks_max_age_ms = UC_AUTH_JWKS_MAX_AGE_LIMIT_MS};
+    struct uc_auth_verifier *x = NULL;
+    ck_assert_int_eq(uc_auth_verifier_create(&x, &o, err), 0);
+    uc_auth_verifier_destroy(x);
+}
+END_TEST
+
 static TCase *fixture_tcase(const char *name)
 {
     TCase *tc = tcase_create(name);
@@ -1312,6 +1651,15 @@ int main(void)
     tcase_add_test(tc, cache_allocation_failure_degrades_to_uncached);
     tcase_add_test(tc, stale_put_after_flush_is_dropped);
     tcase_add_test(tc, concurrent_verification_with_evictions_and_flushes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("key_retirement");
+    tcase_add_checked_fixture(tc, setup_iam, teardown_iam);
+    tcase_add_test(tc, stale_key_set_is_refetched_while_the_old_one_serves);
+    tcase_add_test(tc, stale_after_five_minutes_by_default);
+    tcase_add_test(tc, failed_refetch_keeps_the_old_set_and_backs_off);
+    tcase_add_test(tc, unknown_kid_waits_for_the_refetch_in_flight);
+    tcase_add_test(tc, destroy_waits_for_the_refetch_in_flight);
+    tcase_add_test(tc, key_set_max_age_is_bounded);
     suite_add_tcase(s, tc);
     tc = fixture_tcase("http_authn");
     tcase_add_test(tc, http_adapter_matches_the_server_callback);

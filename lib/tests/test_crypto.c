@@ -4,6 +4,8 @@
 #include <check.h>
 
 #include "uc_check.h"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,6 +131,39 @@ START_TEST(hmac_accepts_empty_key_and_message)
     ck_assert_int_eq(uc_crypto_hmac_sha256(NULL, 0, NULL, 0, mac), 0);
     ck_assert_str_eq(hex(mac, sizeof(mac)),
                      "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+END_TEST
+
+/* Threads that race to the first use all get the right digests (when Check
+ * forks, each test runs in a fresh process, so the once-only fetch happens
+ * here; with CK_FORK=no an earlier test did it). */
+static void *hash_many(void *arg)
+{
+    atomic_int *wrong = arg;
+    uint8_t d[UC_SHA256_LEN], mac[UC_SHA256_LEN];
+    static const uint8_t abc[] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea};
+    static const uint8_t jefe[] = {0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e};
+    const char *data = "what do ya want for nothing?";
+    for (int i = 0; i < 200; i++) {
+        if (uc_crypto_sha256("abc", 3, d) != 0 || memcmp(d, abc, sizeof(abc)) != 0)
+            atomic_fetch_add(wrong, 1);
+        if (uc_crypto_hmac_sha256("Jefe", 4, data, strlen(data), mac) != 0 ||
+            memcmp(mac, jefe, sizeof(jefe)) != 0)
+            atomic_fetch_add(wrong, 1);
+    }
+    return NULL;
+}
+
+START_TEST(digests_are_right_when_threads_race_to_first_use)
+{
+    atomic_int wrong;
+    atomic_init(&wrong, 0);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hash_many, &wrong), 0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    ck_assert_int_eq(atomic_load(&wrong), 0);
 }
 END_TEST
 
@@ -655,7 +690,8 @@ int main(void)
           random_ids_do_not_repeat, random_id_rejects_bad_prefixes}},
         {"sha256", {sha256_matches_fips_180_vectors}},
         {"hmac_sha256",
-         {hmac_matches_rfc4231_test_cases_1_and_2, hmac_accepts_empty_key_and_message}},
+         {hmac_matches_rfc4231_test_cases_1_and_2, hmac_accepts_empty_key_and_message,
+          digests_are_right_when_threads_race_to_first_use}},
         {"compare", {memeq_and_streq_compare_exactly, wipe_zeroes_and_hex_encodes_lowercase}},
         {"b64",
          {b64_round_trips_rfc4648_vectors, b64url_round_trips_rfc4648_vectors_without_padding,

@@ -1,8 +1,10 @@
 /* uc/auth.h - who is calling: token claims, role checks, and the verifier
  * that checks IAM's EdDSA tokens offline against a cached JWKS key set,
- * refetched when a token names an unknown `kid`, and remembers the tokens
- * it has verified. A verifier is thread-safe (one mutex guards its key set,
- * striped mutexes its token cache); claims are plain values. */
+ * refetched when a token names an unknown `kid` and, in the background, once
+ * the set is older than a bound (so retired keys stop working), and
+ * remembers the tokens it has verified. A verifier is thread-safe (one mutex
+ * guards its key set, striped mutexes its token cache); claims are plain
+ * values. */
 #ifndef UC_AUTH_H
 #define UC_AUTH_H
 #include <jansson.h>
@@ -86,7 +88,9 @@ UC_MUSTCHECK int uc_auth_claims_from_json(const json_t *payload, int64_t now_s, 
 /* Where a verifier gets its JWKS document ({"keys":[...]}): on success *out
  * is a new reference the verifier releases; on failure return a negative
  * UC_E* with a message. Called with no verifier lock held except the one
- * that serializes fetches, so it may block (briefly). */
+ * that serializes fetches, so it may block (briefly), from a verifying
+ * thread or from the verifier's background refresh thread: fetch_ctx must
+ * be safe to use from any thread. */
 typedef int (*uc_auth_fetch_fn)(void *ctx, json_t **out, char err[UC_ERR_LEN]);
 
 struct uc_auth_verifier_opts {
@@ -104,7 +108,35 @@ struct uc_auth_verifier_opts {
      * UC_AUTH_CACHE_OFF turns it off. */
     long cache_entries;
     int64_t cache_max_age_ms; /* 1 to UC_AUTH_CACHE_MAX_AGE_LIMIT_MS; 0 = 5 min */
+    /* Key set age that starts a background refetch (see "Key retirement"
+     * below): 1 to UC_AUTH_JWKS_MAX_AGE_LIMIT_MS; 0 = UC_AUTH_JWKS_MAX_AGE_MS. */
+    int64_t jwks_max_age_ms;
 };
+
+/* Key retirement. IAM retires a key by dropping it from its JWKS; a
+ * verifier stops accepting it when it next loads the set. Loads happen
+ * (a) at once, with the caller waiting, for a token whose kid is not in
+ * the set (at most once per min_refetch_ms), and (b) in the background
+ * once the set is stale: jwks_max_age_ms after the fetch that produced it
+ * began. The first verification that finds the set stale (a token cache
+ * hit counts) starts one refetch on a thread of the verifier's own and goes
+ * on with the current set; so does every verification meanwhile. No
+ * verification waits on the network while a set is loaded, except for an
+ * unknown kid (a token that no loaded key can check). When the new set
+ * lacks a kid or changes its key, the refetch swaps it in and empties the
+ * token cache before it completes.
+ * The bound, while IAM answers: a verification refuses the key once both
+ * (1) jwks_max_age_ms (or min_refetch_ms, if larger) have passed since the
+ * key was retired and (2) the refetch started by the first verification
+ * after that has completed. With steady traffic that is jwks_max_age_ms
+ * plus one fetch (at most its 3 s deadline over jwks_url) after the
+ * retirement; after an idle spell, the verifications that overlap that one
+ * fetch may still pass. A failed refetch keeps the old set (IAM being down
+ * must not stop every service), is logged, and is retried by the first
+ * verification min_refetch_ms after it began; the bound then counts from
+ * IAM's recovery. uc_auth_verifier_destroy waits for a refetch in flight. */
+#define UC_AUTH_JWKS_MAX_AGE_MS (5 * 60 * 1000)
+#define UC_AUTH_JWKS_MAX_AGE_LIMIT_MS (60 * 60 * 1000)
 
 /* The token cache. A token that verified is remembered by the SHA-256 of
  * its exact bytes (the token itself is never stored), with its claims, so
@@ -113,13 +145,12 @@ struct uc_auth_verifier_opts {
  * - Every hit re-checks exp, nbf and iat against the verifier's clock with
  *   its leeway, so a cached token expires exactly when an uncached one does.
  * - Key retirement: the verifier learns of it when it refetches the key set
- *   (on an unknown kid, as without the cache). A refetch that drops a kid
- *   or changes its key empties the cache before it returns, and a check
- *   that looked its key up in the old set cannot refill it; so a retired
- *   key stops working at the same moment with or without the cache. In any
- *   case no entry is used longer than cache_max_age_ms (default 5 min) after
- *   its signature was checked: that is the bound on how long the cache can
- *   outlive any key.
+ *   (see "Key retirement" above; cache hits age the set too). A refetch
+ *   that drops a kid or changes its key empties the cache before it ends,
+ *   and a check that looked its key up in the old set cannot refill it; so
+ *   a retired key stops working at the same moment with or without the
+ *   cache. In any case no entry is used longer than cache_max_age_ms
+ *   (default 5 min) after its signature was checked.
  * - Size: cache_entries slots of about 430 bytes, allocated on first use one
  *   stripe (up to 1/16) at a time; when the 8 slots a token may use are full
  *   the entry with the least life left is evicted. */
@@ -141,24 +172,38 @@ struct uc_auth_cache_stats {
 
 struct uc_auth_verifier;
 
+/* What the verifier's key set fetches have done since it was created. */
+struct uc_auth_key_stats {
+    uint64_t fetches;  /* fetches that ended, of either kind, loaded or not */
+    uint64_t failures; /* of those, the ones that loaded nothing (also a
+                        * refresh thread that could not start) */
+    size_t keys;       /* usable keys in the current set */
+    int64_t age_ms;    /* since the fetch of the current set began; -1 before one */
+    bool refreshing;   /* a background refetch is in flight */
+};
+
 /* Create a verifier; it fetches keys lazily on first use. Strings in opts
  * are copied; clock and fetch_ctx are borrowed for the verifier's life. On
  * success *out owns it (free with uc_auth_verifier_destroy); on failure
  * *out is untouched. Errors: UC_EINVAL (neither url nor fetch, or a cache
- * size or age out of range), UC_ENOMEM. */
+ * size, cache age or key set age out of range), UC_ENOMEM. */
 UC_MUSTCHECK int uc_auth_verifier_create(struct uc_auth_verifier **out,
                                          const struct uc_auth_verifier_opts *opts,
                                          char err[UC_ERR_LEN]);
-/* Free the verifier and its keys; NULL is a no-op. No call may be in flight. */
+/* Free the verifier and its keys; NULL is a no-op. No call may be in
+ * flight; a background refetch in flight is waited for (its deadline). */
 void uc_auth_verifier_destroy(struct uc_auth_verifier *v);
 
 /* Verify a compact JWS (borrowed): alg must be EdDSA, the kid known,
  * signature valid, claims valid (uc_auth_claims_from_json with the
  * verifier's audience, clock and leeway); out->kid is the token's kid.
- * A known kid never touches the network. An unknown kid refetches the whole
- * key set (which replaces the cache, so retired keys stop working) at most
- * once per min_refetch_ms, counting failed fetches; the first use always
- * fetches. Keys in the set that are not Ed25519 or have no kid are skipped.
+ * A known kid never waits on the network; a stale set starts a background
+ * refetch (see "Key retirement"). An unknown kid refetches the whole key
+ * set (which replaces the cache, so retired keys stop working) at most once
+ * per min_refetch_ms, counting fetches of either kind (failed ones too),
+ * after waiting for a background refetch in flight, which may bring it;
+ * the first use always fetches. Keys in the set that are not Ed25519 or have no kid are
+ * skipped.
  * A token verified before is answered from the token cache (see above)
  * with the same claims, after its times are re-checked.
  * On failure *out is untouched.
@@ -170,6 +215,9 @@ UC_MUSTCHECK int uc_auth_verify(struct uc_auth_verifier *v, const char *token,
 
 /* Fill *out with the token cache's counters (all zero when it is off). */
 void uc_auth_verifier_cache_stats(struct uc_auth_verifier *v, struct uc_auth_cache_stats *out);
+
+/* Fill *out with the key set's counters and state. */
+void uc_auth_verifier_key_stats(struct uc_auth_verifier *v, struct uc_auth_key_stats *out);
 
 /* Adapter with the signature of uc_http_authn_fn; ctx is the verifier.
  * Same results as uc_auth_verify. */

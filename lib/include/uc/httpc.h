@@ -9,6 +9,8 @@
 
 #include "uc/err.h"
 
+#define UC_HTTPC_RID_MAX 64 /* longest X-Request-Id (uc_http's UC_HTTP_RID_LEN - 1) */
+
 /* Per-call options; a NULL opts pointer means all defaults. Borrowed for
  * the call. */
 struct uc_httpc_opts {
@@ -17,6 +19,10 @@ struct uc_httpc_opts {
     int retries;              /* extra attempts for GET/HEAD/PUT/DELETE; 0 = none */
     int backoff_ms;           /* first retry delay, doubled each time; 0 = 100 */
     const char *content_type; /* for raw bodies (default application/octet-stream) */
+    /* Sent as X-Request-Id, so the peer logs and answers under the caller's
+     * id; NULL = none. 1 to UC_HTTPC_RID_MAX characters of [A-Za-z0-9-_.],
+     * as docs/api/conventions.md allows; anything else is UC_EINVAL. */
+    const char *request_id;
 };
 
 struct uc_httpc_resp {
@@ -49,10 +55,10 @@ void uc_httpc_global_cleanup(void);
  * (for a 503 that is the 503 answer itself).
  *
  * `out` is overwritten (clear it first if it held an answer); on error it
- * is zeroed. Errors: UC_EINVAL (bad method or url, CR/LF in the bearer),
- * UC_EUNAVAIL (could not connect), UC_ETIMEDOUT (deadline passed),
- * UC_E2BIG (answer over 64 MiB), UC_EIO (other transfer failures),
- * UC_ENOMEM. */
+ * is zeroed. Errors: UC_EINVAL (bad method or url, CR/LF in the bearer, a
+ * malformed request id), UC_EUNAVAIL (could not connect), UC_ETIMEDOUT
+ * (deadline passed), UC_E2BIG (answer over 64 MiB), UC_EIO (other transfer
+ * failures), UC_ENOMEM. */
 UC_MUSTCHECK int uc_httpc_json(const char *method, const char *url, const json_t *body,
                                const struct uc_httpc_opts *opts, struct uc_httpc_resp *out,
                                char err[UC_ERR_LEN]);
