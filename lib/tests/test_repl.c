@@ -5,11 +5,10 @@
 #include <check.h>
 
 #include "uc_check.h"
-#include <raft/fixture.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../repl_internal.h"
+#include "repl_fixture.h"
 #include "uc/alloc.h"
 
 /* --- a state machine that records what it applied ------------------------------- */
@@ -129,13 +128,12 @@ static void tsm_free_result(void *ctx, void *result)
 
 /* --- a fixture cluster with one core per server --------------------------------- */
 
-#define FX_MAX 5
+#define FX_MAX REPL_FX_MAX
 
 struct fx {
-    struct raft_fixture f;
+    struct repl_fx rf;
     struct repl_core core[FX_MAX];
     struct tsm sm[FX_MAX];
-    unsigned n;
     bool closed;
     bool split; /* servers grown from now on use the snapshot split */
 };
@@ -144,7 +142,7 @@ static struct fx *X;
 
 static void fx_grow(void)
 {
-    unsigned i = X->n++;
+    unsigned i = X->rf.n;
     struct uc_repl_sm sm = {.apply = tsm_apply,
                             .snapshot = tsm_snapshot,
                             .restore = tsm_restore,
@@ -155,21 +153,7 @@ static void fx_grow(void)
         sm.snapshot_encode = tsm_encode;
         sm.snapshot_end = tsm_end;
     }
-    repl_core_init(&X->core[i], &sm, 0x1000 + i);
-    /* libraft 0.15's fixture io implements async_work but says version 1,
-     * and raft_init refuses an asynchronous fsm on it: grow without the
-     * hook, then set both (raft checks only at init). */
-    struct raft_fsm *fsm = &X->core[i].fsm;
-    int (*async)(struct raft_fsm *, struct raft_buffer **, unsigned *) = fsm->snapshot_async;
-    fsm->snapshot_async = NULL;
-    ck_assert_int_eq(raft_fixture_grow(&X->f, fsm), 0);
-    struct raft *r = raft_fixture_get(&X->f, i);
-    if (async) {
-        ck_assert_ptr_nonnull(r->io->async_work);
-        r->io->version = 2;
-        fsm->snapshot_async = async;
-    }
-    repl_core_attach(&X->core[i], r);
+    repl_fx_grow(&X->rf, &X->core[i], &sm, 0x1000 + i);
 }
 
 static bool split_next; /* the next setup grows split servers */
@@ -180,16 +164,10 @@ static void setup(void)
     X = uc_calloc(1, sizeof(*X));
     ck_assert_ptr_nonnull(X);
     X->split = split_next;
-    ck_assert_int_eq(raft_fixture_initialize(&X->f), 0);
+    ck_assert_int_eq(raft_fixture_initialize(&X->rf.f), 0);
     for (int i = 0; i < 3; i++)
         fx_grow();
-    struct raft_configuration conf;
-    raft_configuration_init(&conf);
-    ck_assert_int_eq(raft_fixture_configuration(&X->f, 3, &conf), 0);
-    ck_assert_int_eq(raft_fixture_bootstrap(&X->f, &conf), 0);
-    raft_configuration_close(&conf);
-    ck_assert_int_eq(raft_fixture_start(&X->f), 0);
-    raft_fixture_elect(&X->f, 0);
+    repl_fx_bootstrap(&X->rf, 3);
 }
 
 static void setup_split(void)
@@ -202,8 +180,8 @@ static void setup_split(void)
 static void teardown(void)
 {
     if (!X->closed)
-        raft_fixture_close(&X->f);
-    for (unsigned i = 0; i < X->n; i++) {
+        raft_fixture_close(&X->rf.f);
+    for (unsigned i = 0; i < X->rf.n; i++) {
         repl_fsm_release(&X->core[i]);
         ck_assert_int_eq(X->sm[i].begins, X->sm[i].ends); /* every view ended once */
         repl_core_fail_all(&X->core[i], "test over");
@@ -212,38 +190,18 @@ static void teardown(void)
     X = NULL;
 }
 
-static int64_t fx_now(void) { return (int64_t)raft_fixture_time(&X->f); }
+static int64_t fx_now(void) { return repl_fx_now(&X->rf); }
 
-static struct raft *fx_raft(unsigned i) { return raft_fixture_get(&X->f, i); }
+static struct raft *fx_raft(unsigned i) { return raft_fixture_get(&X->rf.f, i); }
 
-/* One fixture event, then what the loop thread does after each iteration. */
-static void fx_step(void)
+static void fx_step(void) { repl_fx_step(&X->rf); }
+
+static bool fx_until(repl_fx_pred pred, void *arg, unsigned max_ms)
 {
-    raft_fixture_step(&X->f);
-    for (unsigned i = 0; i < X->n; i++) {
-        if (!raft_fixture_alive(&X->f, i))
-            continue;
-        repl_core_pump(&X->core[i]);
-        repl_core_sweep(&X->core[i], fx_now());
-    }
+    return repl_fx_until(&X->rf, pred, arg, max_ms);
 }
 
-typedef bool (*fx_pred)(void *arg);
-
-static bool fx_until(fx_pred pred, void *arg, unsigned max_ms)
-{
-    int64_t end = fx_now() + max_ms;
-    while (!pred(arg) && fx_now() < end)
-        fx_step();
-    return pred(arg);
-}
-
-static void fx_run(unsigned ms)
-{
-    int64_t end = fx_now() + ms;
-    while (fx_now() < end)
-        fx_step();
-}
+static void fx_run(unsigned ms) { repl_fx_run(&X->rf, ms); }
 
 /* --- recording callbacks ----------------------------------------------------------- */
 
@@ -428,8 +386,8 @@ END_TEST
 START_TEST(deadline_without_quorum_fails_as_unknown)
 {
     struct outcome o = {0};
-    raft_fixture_saturate(&X->f, 0, 1);
-    raft_fixture_saturate(&X->f, 0, 2);
+    raft_fixture_saturate(&X->rf.f, 0, 1);
+    raft_fixture_saturate(&X->rf.f, 0, 2);
     int64_t deadline = fx_now() + 500;
     propose(0, 1, deadline, &o);
     ck_assert(!repl_core_idle(&X->core[0]));
@@ -453,16 +411,16 @@ static bool other_leads(void *arg)
 START_TEST(entry_replaced_after_leader_change_is_reported_not_applied)
 {
     struct outcome old = {0}, fresh = {0};
-    raft_fixture_saturate(&X->f, 0, 1);
-    raft_fixture_saturate(&X->f, 0, 2);
+    raft_fixture_saturate(&X->rf.f, 0, 1);
+    raft_fixture_saturate(&X->rf.f, 0, 2);
     propose(0, 1, fx_now() + 60000, &old);
     ck_assert(fx_until(other_leads, NULL, 10000));
     unsigned nl = raft_state(fx_raft(1)) == RAFT_LEADER ? 1 : 2;
     propose(nl, 2, fx_now() + 60000, &fresh);
     ck_assert(fx_until(fired, &fresh, 3000));
     ck_assert_int_eq(fresh.status, 0);
-    raft_fixture_desaturate(&X->f, 0, 1);
-    raft_fixture_desaturate(&X->f, 0, 2);
+    raft_fixture_desaturate(&X->rf.f, 0, 1);
+    raft_fixture_desaturate(&X->rf.f, 0, 2);
     ck_assert(fx_until(fired, &old, 10000));
     ck_assert_int_eq(old.status, UC_EUNAVAIL);
     ck_assert(!old.unknown); /* definitely not applied */
@@ -480,13 +438,13 @@ START_TEST(deposed_leader_fails_its_reads_and_follows_the_new_one)
     fx_run(100);
     read_on(0, fx_now() + 60000, &r);
     ck_assert_ptr_nonnull(X->core[0].barrier);
-    raft_fixture_depose(&X->f);
+    raft_fixture_depose(&X->rf.f);
     fx_step();
     ck_assert_int_eq(r.fired, 1);
     ck_assert_int_eq(r.status, UC_EUNAVAIL); /* safe to retry: nothing was read */
     ck_assert(!r.unknown);
     ck_assert(strstr(r.msg, "leadership not confirmed") != NULL);
-    raft_fixture_elect(&X->f, 1);
+    raft_fixture_elect(&X->rf.f, 1);
     propose(1, 77, fx_now() + 5000, &p);
     ck_assert(fx_until(fired, &p, 2000));
     ck_assert_int_eq(p.status, 0);
@@ -555,8 +513,8 @@ END_TEST
 START_TEST(read_without_quorum_times_out)
 {
     struct outcome o = {0};
-    raft_fixture_saturate(&X->f, 0, 1);
-    raft_fixture_saturate(&X->f, 0, 2);
+    raft_fixture_saturate(&X->rf.f, 0, 1);
+    raft_fixture_saturate(&X->rf.f, 0, 2);
     int64_t deadline = fx_now() + 300;
     read_on(0, deadline, &o);
     ck_assert(fx_until(fired, &o, 2000));
@@ -574,7 +532,7 @@ START_TEST(lagging_member_catches_up_through_a_snapshot)
         raft_set_snapshot_threshold(fx_raft(i), 4);
         raft_set_snapshot_trailing(fx_raft(i), 2);
     }
-    raft_fixture_kill(&X->f, 2);
+    raft_fixture_kill(&X->rf.f, 2);
     struct outcome o[20] = {0};
     for (uint64_t k = 0; k < 20; k++) {
         propose(0, 500 + k, fx_now() + 5000, &o[k]);
@@ -585,7 +543,7 @@ START_TEST(lagging_member_catches_up_through_a_snapshot)
     repl_core_status(&X->core[0], &st);
     ck_assert_uint_gt(st.snapshot_index, 4);
     ck_assert_uint_gt(st.snapshot_term, 0);
-    raft_fixture_revive(&X->f, 2);
+    raft_fixture_revive(&X->rf.f, 2);
     struct applied_arg a = {2, 20};
     ck_assert(fx_until(applied_n, &a, 10000));
     ck_assert_int_ge(X->sm[2].restores, 1);
@@ -634,7 +592,7 @@ START_TEST(split_snapshot_holds_the_state_it_began_with_while_entries_apply)
         raft_set_snapshot_threshold(fx_raft(i), 4);
         raft_set_snapshot_trailing(fx_raft(i), 2);
     }
-    raft_fixture_kill(&X->f, 2);
+    raft_fixture_kill(&X->rf.f, 2);
     struct outcome o[24] = {0};
     for (uint64_t k = 0; k < 24; k++) {
         propose(0, 700 + k, fx_now() + 5000, &o[k]);
@@ -647,7 +605,7 @@ START_TEST(split_snapshot_holds_the_state_it_began_with_while_entries_apply)
     ck_assert_uint_gt(st.snapshot_index, 4);
     ck_assert_int_ge(X->sm[0].encodes, 1);
     ck_assert_int_eq(X->sm[0].begins - X->sm[0].ends, X->core[0].snap_held);
-    raft_fixture_revive(&X->f, 2);
+    raft_fixture_revive(&X->rf.f, 2);
     struct index_arg a = {2, raft_last_applied(fx_raft(0))};
     ck_assert(fx_until(applied_index, &a, 10000));
     ck_assert_int_ge(X->sm[2].restores, 1);
@@ -664,10 +622,10 @@ START_TEST(split_snapshot_encodes_after_later_entries_were_applied)
     for (unsigned i = 0; i < 3; i++) {
         raft_set_snapshot_threshold(fx_raft(i), 4);
         raft_set_snapshot_trailing(fx_raft(i), 2);
-        raft_fixture_set_network_latency(&X->f, i, 1);
-        raft_fixture_set_disk_latency(&X->f, i, i == 0 ? 10 : 1);
+        raft_fixture_set_network_latency(&X->rf.f, i, 1);
+        raft_fixture_set_disk_latency(&X->rf.f, i, i == 0 ? 10 : 1);
     }
-    raft_fixture_kill(&X->f, 2);
+    raft_fixture_kill(&X->rf.f, 2);
     struct outcome o[100] = {0};
     size_t n = 0;
     const struct tsm_view *v = NULL;
@@ -684,7 +642,7 @@ START_TEST(split_snapshot_encodes_after_later_entries_were_applied)
     ck_assert(fx_until(all_fired, &m, 5000));
     fx_run(200);
     ck_assert_int_ge(X->sm[0].late_encodes, 1);
-    raft_fixture_revive(&X->f, 2);
+    raft_fixture_revive(&X->rf.f, 2);
     struct index_arg a = {2, raft_last_applied(fx_raft(0))};
     ck_assert(fx_until(applied_index, &a, 10000));
     ck_assert_int_ge(X->sm[2].restores, 1);
@@ -852,8 +810,8 @@ START_TEST(change_past_its_deadline_is_unknown_and_keeps_the_slot)
 {
     fx_grow();
     ck_assert_int_eq(raft_start(fx_raft(3)), 0);
-    raft_fixture_saturate(&X->f, 0, 1);
-    raft_fixture_saturate(&X->f, 0, 2);
+    raft_fixture_saturate(&X->rf.f, 0, 1);
+    raft_fixture_saturate(&X->rf.f, 0, 2);
     struct outcome o = {0}, busy = {0};
     submit_kind(0, REPL_ADD_LEARNER, 4, "4", fx_now() + 200, &o);
     ck_assert(fx_until(fired, &o, 2000));
@@ -863,8 +821,8 @@ START_TEST(change_past_its_deadline_is_unknown_and_keeps_the_slot)
         submit_kind(0, REPL_REMOVE, 3, NULL, fx_now() + 200, &busy);
         ck_assert_int_eq(busy.status, UC_EBUSY);
     }
-    raft_fixture_desaturate(&X->f, 0, 1);
-    raft_fixture_desaturate(&X->f, 0, 2);
+    raft_fixture_desaturate(&X->rf.f, 0, 1);
+    raft_fixture_desaturate(&X->rf.f, 0, 2);
     fx_run(5000);
     ck_assert(repl_core_idle(&X->core[0]));
 }
@@ -941,14 +899,14 @@ END_TEST
 START_TEST(close_answers_reads_and_fail_all_answers_proposals)
 {
     struct outcome p = {0}, r = {0};
-    raft_fixture_saturate(&X->f, 0, 1);
-    raft_fixture_saturate(&X->f, 0, 2);
+    raft_fixture_saturate(&X->rf.f, 0, 1);
+    raft_fixture_saturate(&X->rf.f, 0, 2);
     propose(0, 1, fx_now() + 60000, &p);
     read_on(0, fx_now() + 60000, &r);
     fx_run(50);
     ck_assert_int_eq(p.fired + r.fired, 0);
     ck_assert_ptr_nonnull(X->core[0].barrier); /* the term's opening one; the read waits */
-    raft_fixture_close(&X->f);                 /* raft answers its barrier */
+    raft_fixture_close(&X->rf.f);              /* raft answers its barrier */
     X->closed = true;
     ck_assert_ptr_null(X->core[0].barrier);
     ck_assert_int_eq(p.fired + r.fired, 0);
