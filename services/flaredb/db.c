@@ -248,6 +248,7 @@ void flaredb_db_conns_close(struct flaredb_db *db)
 {
     for (unsigned i = 0; db->rd && i < db->cfg.readers; i++)
         conn_close(&db->rd[i]);
+    flaredb_cache_clear(&db->wcache);
     for (int i = 0; i < W_COUNT; i++) {
         sqlite3_finalize(db->ws[i]);
         db->ws[i] = NULL;

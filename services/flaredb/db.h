@@ -168,6 +168,25 @@ UC_MUSTCHECK int flaredb_db_kv_scan(struct flaredb_db *db, const char *ns, const
 UC_MUSTCHECK int flaredb_db_snapshot(struct flaredb_db *db, void **buf, size_t *len,
                                      char err[UC_ERR_LEN]);
 
+/* The same snapshot in three steps, so the copy runs off the apply thread.
+ * begin (apply thread, between applies; cheap): pin the state as of the last
+ * applied entry in a read transaction on a connection of its own (WAL keeps
+ * that state while apply goes on), returned as *out. encode (any one thread,
+ * concurrently with apply and restore): the image of the pinned state into
+ * *buf (uc_free), its first `room` bytes left free and counted in *len.
+ * end (apply thread, once per successful begin, after encode returned):
+ * close the view. Errors: UC_EIO (the file, or the index read back at begin
+ * differs from the applied one), UC_EUNAVAIL (closed after a failed
+ * restore), UC_ENOMEM. */
+struct flaredb_snap;
+UC_MUSTCHECK int flaredb_db_snapshot_begin(struct flaredb_db *db, struct flaredb_snap **out,
+                                           char err[UC_ERR_LEN]);
+UC_MUSTCHECK int flaredb_db_snapshot_encode(struct flaredb_snap *s, size_t room, void **buf,
+                                            size_t *len, char err[UC_ERR_LEN]);
+void flaredb_db_snapshot_end(struct flaredb_snap *s);
+/* The applied index the view holds. */
+uint64_t flaredb_db_snapshot_index(const struct flaredb_snap *s);
+
 /* Replace the whole database by a copy flaredb_db_snapshot made (`len` bytes
  * at `buf`, borrowed), taken at log index `index`, which becomes the applied
  * index. The image is written to "<path>.restore", checked, synced and
@@ -192,8 +211,8 @@ uint64_t flaredb_db_acl_generation(struct flaredb_db *db);
 
 /* The state machine for uc_repl_create: apply is flaredb_db_apply (results
  * are json_t *, released by free_result with json_decref), snapshot is
- * flaredb_db_snapshot, restore is flaredb_db_restore except that a snapshot
- * at or below the applied index is a no-op (the file already holds that
+ * flaredb_db_snapshot (and the split one above for raft's own), restore is flaredb_db_restore
+ * except that a snapshot at or below the applied index is a no-op (the file already holds that
  * state plus later committed entries). Failures are logged. `db` is
  * borrowed until the uc_repl is destroyed. */
 struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db);

@@ -121,6 +121,7 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
         return UC_EUNAVAIL;
     }
     db->acl_changed = false;
+    db->schema_changed = false;
     int rc = flaredb_db_wstep(db, W_BEGIN, err);
     if (rc == 0)
         rc = dispatch(db, cmd, len, &res, err);
@@ -128,6 +129,8 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
         rc = record_index(db, index, err);
     if (rc == 0)
         rc = flaredb_db_wstep(db, W_COMMIT, err);
+    if (db->schema_changed) /* statements cached later in the entry saw its own DDL */
+        flaredb_cache_rules_keep(&db->wcache);
     if (rc < 0) {
         rollback(db);
         json_decref(res);
@@ -161,6 +164,35 @@ static int sm_snapshot(void *ctx, void **buf, size_t *len)
     return rc;
 }
 
+static int sm_snapshot_begin(void *ctx, void **view)
+{
+    char err[UC_ERR_LEN];
+    struct flaredb_snap *s = NULL;
+    int rc = flaredb_db_snapshot_begin(ctx, &s, err);
+    if (rc < 0)
+        uc_error("flaredb: snapshot: %s", err);
+    else
+        *view = s;
+    return rc;
+}
+
+static int sm_snapshot_encode(void *ctx, void *view, size_t room, void **buf, size_t *len)
+{
+    char err[UC_ERR_LEN];
+    (void)ctx;
+    int rc = flaredb_db_snapshot_encode(view, room, buf, len, err);
+    if (rc < 0)
+        uc_error("flaredb: snapshot at index %llu: %s",
+                 (unsigned long long)flaredb_db_snapshot_index(view), err);
+    return rc;
+}
+
+static void sm_snapshot_end(void *ctx, void *view)
+{
+    (void)ctx;
+    flaredb_db_snapshot_end(view);
+}
+
 static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
 {
     char err[UC_ERR_LEN];
@@ -192,5 +224,8 @@ struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db)
                                .snapshot = sm_snapshot,
                                .restore = sm_restore,
                                .free_result = sm_free_result,
-                               .ctx = db};
+                               .ctx = db,
+                               .snapshot_begin = sm_snapshot_begin,
+                               .snapshot_encode = sm_snapshot_encode,
+                               .snapshot_end = sm_snapshot_end};
 }

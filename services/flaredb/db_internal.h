@@ -58,6 +58,34 @@ struct fconn {
     bool lent;         /* readers: in use */
 };
 
+/* ---- the statement cache (db_cache.c) ------------------------------------ */
+
+#define SCACHE_SLOTS 64 /* hash buckets */
+#define SCACHE_MAX 256  /* statements kept; past it the cache starts again */
+
+struct scache_ent;
+/* Prepared statements by (mode, SQL text), all authorized under `hidden`. */
+struct stmt_cache {
+    struct scache_ent *slot[SCACHE_SLOTS];
+    size_t n;
+    json_t *hidden; /* the hidden list they were authorized under; NULL none */
+};
+
+/* Finalize every statement and forget the rules. */
+void flaredb_cache_clear(struct stmt_cache *sc);
+/* Finalize every statement, keeping the rules (after a schema change). */
+void flaredb_cache_rules_keep(struct stmt_cache *sc);
+/* Empty the cache unless it was filled under `hidden` (NULL or [] none).
+ * Errors: UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_cache_rules(struct stmt_cache *sc, const json_t *hidden, char *err);
+/* The statement cached for (mode, sql) with its verdict in *az, or NULL. */
+sqlite3_stmt *flaredb_cache_find(struct stmt_cache *sc, enum az_mode mode, const char *sql,
+                                 size_t len, struct authz *az);
+/* Keep `st` with verdict `az`; false (and `st` still the caller's) when
+ * memory ran out. May finalize statements found before. */
+bool flaredb_cache_add(struct stmt_cache *sc, const char *sql, size_t len, sqlite3_stmt *st,
+                       const struct authz *az);
+
 /* Statements of the write connection, prepared at open. */
 enum wstmt {
     W_BEGIN,
@@ -83,11 +111,13 @@ struct flaredb_db {
     struct flaredb_db_config cfg; /* defaults filled in; cfg.path borrowed from path */
     struct fconn w;               /* the write (apply) connection */
     sqlite3_stmt *ws[W_COUNT];
-    struct fconn *rd;   /* cfg.readers read connections */
-    pthread_mutex_t mu; /* guards rd[].lent, paused, broken */
-    pthread_cond_t cv;  /* signalled when a reader is returned or reads resume */
-    bool paused;        /* a restore is swapping the file */
-    bool broken;        /* a restore failed after the swap: everything is UC_EUNAVAIL */
+    struct stmt_cache wcache; /* user statements of the write connection */
+    bool schema_changed;      /* apply thread: the entry ran DDL */
+    struct fconn *rd;         /* cfg.readers read connections */
+    pthread_mutex_t mu;       /* guards rd[].lent, paused, broken */
+    pthread_cond_t cv;        /* signalled when a reader is returned or reads resume */
+    bool paused;              /* a restore is swapping the file */
+    bool broken;              /* a restore failed after the swap: everything is UC_EUNAVAIL */
     _Atomic uint64_t applied;
     bool acl_changed;         /* apply thread: the entry being applied changed _flaredb_acl */
     _Atomic uint64_t acl_gen; /* bumped after every committed ACL change and every restore */
@@ -167,6 +197,16 @@ struct stmt_fail {
 UC_MUSTCHECK int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode,
                                          const struct sql_req *req, size_t si, json_t *tables,
                                          sqlite3_stmt **st, struct stmt_fail *f, char *err);
+/* flaredb_db_stmt_prepare through `sc` (NULL: none): a statement found
+ * there comes back with its verdict in c->az and *cached set; one prepared
+ * is added when it changes no schema. A cached statement is handed back
+ * with flaredb_db_stmt_release, never finalized. */
+UC_MUSTCHECK int flaredb_db_stmt_get(struct fconn *c, struct stmt_cache *sc, enum az_mode mode,
+                                     const struct sql_req *req, size_t si, json_t *tables,
+                                     sqlite3_stmt **st, bool *cached, struct stmt_fail *f,
+                                     char *err);
+/* Finalize `st`, or reset a cached one for its next use. */
+void flaredb_db_stmt_release(sqlite3_stmt *st, bool cached);
 /* Bind statements[si]'s params to `st` by position; the count must match.
  * Errors: UC_EINVAL (count, a param of no SQL type, bad blob), UC_ENOMEM,
  * UC_E2BIG. */

@@ -1,17 +1,21 @@
 /* db_snapshot.c - snapshots and restores of the whole database. A snapshot
- * is the SQLite file image (sqlite3_serialize on the write connection, so
- * it is exactly the state after the last applied entry). A restore writes
- * the image beside the file, checks and syncs it, records the snapshot's
- * index in it, and only then renames it over the live file, so a failure
- * before the rename leaves the database as it was. */
+ * is the SQLite file image: sqlite3_serialize on the write connection for
+ * one taken at once (a backup), or on a read transaction opened between two
+ * applies for raft's, so the copy runs on a pool thread while WAL keeps the
+ * pinned state for it. A restore writes the image beside the file, checks
+ * and syncs it, records the snapshot's index in it, and only then renames it
+ * over the live file, so a failure before the rename leaves the database as
+ * it was. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "db_internal.h"
 #include "uc/alloc.h"
+#include "uc/log.h"
 
 #define HEADER "SQLite format 3" /* with its NUL: the first 16 bytes of every database */
 
@@ -36,6 +40,105 @@ int flaredb_db_snapshot(struct flaredb_db *db, void **buf, size_t *len, char err
     *len = (size_t)n;
     return 0;
 }
+
+/* ---- snapshots off the apply thread -------------------------------------------- */
+
+struct flaredb_snap {
+    sqlite3 *h;
+    uint64_t index;
+};
+
+/* A read-only connection that never checkpoints on close: it may outlive a
+ * restore's rename, and a checkpoint would then delete the new file's -wal
+ * by name. */
+static int snap_open(struct flaredb_db *db, sqlite3 **out, char *err)
+{
+    sqlite3 *h = NULL;
+    int rc = sqlite3_open_v2(db->path, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_db_config(h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(h, (int)db->cfg.busy_timeout_ms);
+    if (rc != SQLITE_OK) {
+        rc = flaredb_db_fail(h, rc, "opening the snapshot connection", err);
+        sqlite3_close(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+/* Starts the read transaction: reading the applied index is what takes the
+ * WAL snapshot, so the index it answers is the state pinned. */
+static int snap_pin(sqlite3 *h, uint64_t *index, char *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_exec(h, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(h, "SELECT value FROM _flaredb_meta WHERE name = 'applied_index'",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *index = (uint64_t)sqlite3_column_int64(st, 0);
+    int out = rc == SQLITE_ROW ? 0 : flaredb_db_fail(h, rc, "pinning a snapshot", err);
+    sqlite3_finalize(st);
+    return out;
+}
+
+int flaredb_db_snapshot_begin(struct flaredb_db *db, struct flaredb_snap **out,
+                              char err[UC_ERR_LEN])
+{
+    if (!db->w.h)
+        return uc_err_set(err, UC_EUNAVAIL, "the database is closed after a failed restore");
+    struct flaredb_snap *s = uc_calloc(1, sizeof(*s));
+    if (!s)
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
+    int rc = snap_open(db, &s->h, err);
+    if (rc == 0)
+        rc = snap_pin(s->h, &s->index, err);
+    if (rc == 0 && s->index != flaredb_db_applied(db))
+        rc = uc_err_set(err, UC_EIO, "the snapshot read index %llu, but %llu is applied",
+                        (unsigned long long)s->index, (unsigned long long)flaredb_db_applied(db));
+    if (rc < 0) {
+        flaredb_db_snapshot_end(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int flaredb_db_snapshot_encode(struct flaredb_snap *s, size_t room, void **buf, size_t *len,
+                               char err[UC_ERR_LEN])
+{
+    sqlite3_int64 n = 0;
+    /* inside the open read transaction: the pages of the pinned state */
+    unsigned char *img = sqlite3_serialize(s->h, "main", &n, 0);
+    if (!img)
+        return uc_err_set(err, UC_EIO, "serializing the database failed: %s", sqlite3_errmsg(s->h));
+    unsigned char *out = (size_t)n <= SIZE_MAX - room ? uc_malloc(room + (size_t)n) : NULL;
+    if (!out) {
+        sqlite3_free(img);
+        return uc_err_set(err, UC_ENOMEM, "out of memory for a %lld-byte snapshot", (long long)n);
+    }
+    memcpy(out + room, img, (size_t)n);
+    sqlite3_free(img);
+    *buf = out;
+    *len = room + (size_t)n;
+    return 0;
+}
+
+void flaredb_db_snapshot_end(struct flaredb_snap *s)
+{
+    if (!s)
+        return;
+    /* closing ends the read transaction; it has nothing to lose */
+    if (s->h && sqlite3_close(s->h) != SQLITE_OK)
+        uc_error("flaredb: closing the snapshot connection: %s", sqlite3_errmsg(s->h));
+    uc_free(s);
+}
+
+uint64_t flaredb_db_snapshot_index(const struct flaredb_snap *s) { return s->index; }
 
 /* ---- files --------------------------------------------------------------------- */
 

@@ -19,12 +19,13 @@ struct check_state {
 };
 
 /* Checks statements[si] on reader `c`. */
-static int check_stmt(struct fconn *c, const struct sql_req *req, size_t si, json_t *tables,
-                      struct check_state *cs, char *err)
+static int check_stmt(struct fconn *c, struct stmt_cache *sc, const struct sql_req *req, size_t si,
+                      json_t *tables, struct check_state *cs, char *err)
 {
     sqlite3_stmt *st = NULL;
     struct stmt_fail f;
-    int rc = flaredb_db_stmt_prepare(c, AZ_READ, req, si, tables, &st, &f, err);
+    bool cached;
+    int rc = flaredb_db_stmt_get(c, sc, AZ_READ, req, si, tables, &st, &cached, &f, err);
     if (rc < 0 && f.unprepared && cs->cls >= FLAREDB_DB_DDL_ADDITIVE) {
         /* it may name what an earlier statement creates: apply decides */
         size_t len;
@@ -46,17 +47,20 @@ static int check_stmt(struct fconn *c, const struct sql_req *req, size_t si, jso
         snprintf(cs->nondet, sizeof(cs->nondet), "%s", c->az.nondet);
     }
     rc = flaredb_db_stmt_bind(c, st, req, si, &f, err);
-    sqlite3_finalize(st);
+    flaredb_db_stmt_release(st, cached);
     return rc;
 }
 
+/* Each distinct text is prepared once per request (a batch shares one). */
 static int check_all(struct fconn *c, const struct sql_req *req, json_t *tables,
                      enum flaredb_db_class *cls, char *err)
 {
     struct check_state cs = {.cls = FLAREDB_DB_READ, .nondet_at = -1};
+    struct stmt_cache sc = {0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(req->stmts); i++)
-        rc = check_stmt(c, req, i, tables, &cs, err);
+        rc = check_stmt(c, &sc, req, i, tables, &cs, err);
+    flaredb_cache_clear(&sc);
     if (rc == 0 && cs.nondet_at >= 0 && cs.cls > FLAREDB_DB_READ)
         rc = uc_err_set(err, UC_EINVAL, "statements[%ld]: " NONDET_MSG, cs.nondet_at, cs.nondet);
     *cls = cs.cls;
@@ -144,7 +148,8 @@ static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t s
 {
     struct fconn *c = &db->w;
     sqlite3_stmt *st = NULL;
-    int rc = flaredb_db_stmt_prepare(c, AZ_WRITE, req, si, NULL, &st, f, err);
+    bool cached;
+    int rc = flaredb_db_stmt_get(c, &db->wcache, AZ_WRITE, req, si, NULL, &st, &cached, f, err);
     if (rc < 0)
         return rc;
     enum flaredb_db_class cls =
@@ -163,7 +168,12 @@ static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t s
     }
     char created[sizeof(c->az.created)];
     memcpy(created, c->az.created, sizeof(created));
-    sqlite3_finalize(st);
+    flaredb_db_stmt_release(st, cached);
+    if (cls >= FLAREDB_DB_DDL_ADDITIVE) {
+        /* the cached statements were checked against the old schema */
+        flaredb_cache_rules_keep(&db->wcache);
+        db->schema_changed = true;
+    }
     if (rc == 0 && cls == FLAREDB_DB_DDL_ADDITIVE && created[0] &&
         (rc = check_defaults(db, created, si, err)) < 0) {
         f->local = rc == UC_ENOMEM || rc == UC_EIO || rc == UC_EUNAVAIL;

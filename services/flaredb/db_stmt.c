@@ -132,9 +132,9 @@ static int prepare_failed(struct fconn *c, int rc, size_t si, struct stmt_fail *
     return uc_err_set(err, UC_EINVAL, "statements[%zu]: %s", si, sqlite3_errmsg(c->h));
 }
 
-int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode, const struct sql_req *req,
-                            size_t si, json_t *tables, sqlite3_stmt **st, struct stmt_fail *f,
-                            char *err)
+static int prepare(struct fconn *c, enum az_mode mode, const struct sql_req *req, size_t si,
+                   json_t *tables, unsigned flags, sqlite3_stmt **st, struct stmt_fail *f,
+                   char *err)
 {
     size_t len;
     const char *sql = flaredb_db_sql_text(req, si, &len), *tail = NULL;
@@ -145,7 +145,7 @@ int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode, const struct sql
     flaredb_db_authz_begin(c, mode, tables);
     c->az.hidden = json_array_size(req->hidden) ? req->hidden : NULL;
     sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v3(c->h, sql, (int)len, 0, &s, &tail);
+    int rc = sqlite3_prepare_v3(c->h, sql, (int)len, flags, &s, &tail);
     if (rc != SQLITE_OK)
         return prepare_failed(c, rc, si, f, err);
     if (!s)
@@ -170,6 +170,50 @@ int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode, const struct sql
     }
     *st = s;
     return 0;
+}
+
+int flaredb_db_stmt_prepare(struct fconn *c, enum az_mode mode, const struct sql_req *req,
+                            size_t si, json_t *tables, sqlite3_stmt **st, struct stmt_fail *f,
+                            char *err)
+{
+    return prepare(c, mode, req, si, tables, 0, st, f, err);
+}
+
+int flaredb_db_stmt_get(struct fconn *c, struct stmt_cache *sc, enum az_mode mode,
+                        const struct sql_req *req, size_t si, json_t *tables, sqlite3_stmt **st,
+                        bool *cached, struct stmt_fail *f, char *err)
+{
+    size_t len;
+    const char *sql = flaredb_db_sql_text(req, si, &len);
+    *cached = false;
+    *f = (struct stmt_fail){0};
+    int rc = sc ? flaredb_cache_rules(sc, req->hidden, err) : 0;
+    if (rc < 0) {
+        f->local = true;
+        return rc;
+    }
+    sqlite3_stmt *hit = sc ? flaredb_cache_find(sc, mode, sql, len, &c->az) : NULL;
+    if (hit) {
+        /* the verdict stands; these two matter if SQLite re-prepares it */
+        c->az.tables = tables;
+        c->az.hidden = json_array_size(req->hidden) ? req->hidden : NULL;
+        *st = hit;
+        *cached = true;
+        return 0;
+    }
+    rc = prepare(c, mode, req, si, tables, sc ? SQLITE_PREPARE_PERSISTENT : 0, st, f, err);
+    /* DDL is never kept: it changes the schema the others were checked against */
+    if (rc == 0 && sc && flaredb_db_authz_class(&c->az) < FLAREDB_DB_DDL_ADDITIVE)
+        *cached = flaredb_cache_add(sc, sql, len, *st, &c->az);
+    return rc;
+}
+
+void flaredb_db_stmt_release(sqlite3_stmt *st, bool cached)
+{
+    if (cached)
+        flaredb_db_done(st);
+    else
+        sqlite3_finalize(st);
 }
 
 /* ---- bind ------------------------------------------------------------------------ */
@@ -346,12 +390,22 @@ static json_t *result_head(sqlite3_stmt *st)
             return NULL;
         }
     }
-    if (!cols || !types) {
+    json_t *r = cols && types ? json_object() : NULL;
+    if (!r) {
         json_decref(cols);
         json_decref(types);
         return NULL;
     }
-    return json_pack("{sosos[]}", "columns", cols, "types", types, "rows");
+    /* not json_pack: its format parsing costs more than the rest here; each
+     * set takes its value even when it fails */
+    int bad = json_object_set_new(r, "columns", cols);
+    bad |= json_object_set_new(r, "types", types);
+    bad |= json_object_set_new(r, "rows", json_array());
+    if (bad) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* The error of a step that did not reach SQLITE_DONE. */
