@@ -12,7 +12,8 @@ import shutil
 import time
 
 from iamharness import Iam
-from ucharness import Client, Daemon, binary, daemon_env, free_port, sanitized, timeout_scale
+from ucharness import (Client, Daemon, binary, daemon_env, free_port, sanitized, timeout_scale,
+                       wait_for)  # noqa: F401 - wait_for is re-exported to the tests
 
 API = "/api/v1"
 # Short elections keep the suite fast; sanitized members are slower, and a
@@ -197,21 +198,3 @@ def value_of(resp):
     """The value (bytes) of a 200 GET answer."""
     assert resp.status_code == 200, resp.text
     return unb64(resp.json()["kv"]["value"])
-
-
-def wait_for(fn, timeout=15.0, step=0.05):
-    """Poll fn() until it returns a true value, which is returned; an
-    AssertionError or KeyError counts as "not yet" until the deadline
-    (stretched for sanitizer builds), when the last one is raised."""
-    deadline = time.monotonic() + timeout * timeout_scale()
-    while True:
-        try:
-            result = fn()
-            if result:
-                return result
-        except (AssertionError, KeyError):
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %.0fs" % timeout)
-        time.sleep(step)

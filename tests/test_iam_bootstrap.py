@@ -8,7 +8,7 @@ import pytest
 
 from iamharness import API, master_key_bytes, token_claims, unique, write_secret
 from ucharness import (assert_error, daemon_env, expect, free_port, metric_sum,
-                       parse_metrics, run_once)
+                       parse_metrics, run_once, wait_for)
 
 pytestmark = pytest.mark.iam
 
@@ -183,7 +183,16 @@ def test_metrics_counters_move(iam):
         expect(iam.anon.get(API + "/keys"), 200)
     for _ in range(2):
         assert_error(iam.admin.get(API + "/projects/proj-aaaaaaaaaaaaaaaaaaaa"), 404)
-    after = scrape()
+    # A request is counted when its connection completes, just after the
+    # answer went out: scrape until the last one has landed.
+    state = {}
+
+    def counted():
+        state["after"] = scrape()
+        return (metric_sum(state["after"], "uc_http_requests_total", status="404") -
+                metric_sum(before, "uc_http_requests_total", status="404")) >= 2
+    wait_for(counted, timeout=5.0)
+    after = state["after"]
 
     names = {name for name, _ in after}
     for name in ("uc_http_requests_total", "uc_http_request_duration_seconds_bucket",

@@ -78,6 +78,24 @@ def free_port(host="127.0.0.1"):
             return port
 
 
+def wait_for(fn, timeout=15.0, step=0.05):
+    """Poll fn() until it returns a true value, which is returned; an
+    AssertionError or KeyError counts as "not yet" until the deadline
+    (stretched for sanitizer builds), when the last one is raised."""
+    deadline = time.monotonic() + timeout * timeout_scale()
+    while True:
+        try:
+            result = fn()
+            if result:
+                return result
+        except (AssertionError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met within %.0fs" % timeout)
+        time.sleep(step)
+
+
 def daemon_env(scrub_prefixes=("UC_",), extra=None):
     """The environment for a daemon: ours minus variables that would configure
     it behind the test's back, plus sanitizer options and `extra`."""
