@@ -12,7 +12,7 @@
 # (goal >= 1: chainfire puts at least at etcd's rate).
 # Environment: BENCH_CF_DURATION (s per run, 5), BENCH_CF_CLIENTS ("1 16 64"),
 # BENCH_CF_WORKLOADS ("put get sget"), BENCH_CF_KEYS (key space, 10000),
-# BENCH_CF_VALUE_BYTES (100), BENCH_CF_ARGS / BENCH_ETCD_ARGS (extra flags
+# BENCH_CF_VALUE_BYTES (256), BENCH_CF_ARGS / BENCH_ETCD_ARGS (extra flags
 # for every member), BENCH_OUT (output dir).
 set -euo pipefail
 BENCH_NAME=chainfire
@@ -24,7 +24,7 @@ DURATION=${BENCH_CF_DURATION:-5}
 read -ra CLIENTS <<<"${BENCH_CF_CLIENTS:-1 16 64}"
 read -ra WORKLOADS <<<"${BENCH_CF_WORKLOADS:-put get sget}"
 NKEYS=${BENCH_CF_KEYS:-10000}
-VALUE_BYTES=${BENCH_CF_VALUE_BYTES:-100}
+VALUE_BYTES=${BENCH_CF_VALUE_BYTES:-256}
 read -ra CF_EXTRA <<<"${BENCH_CF_ARGS:-}"
 read -ra ETCD_EXTRA <<<"${BENCH_ETCD_ARGS:-}"
 MAX_ERROR_PCT=1
