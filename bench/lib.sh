@@ -49,6 +49,30 @@ trap bench_cleanup EXIT
 trap 'echo >&2; say "interrupted"; exit 130' INT TERM
 say "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other load skews results)"
 
+# bench_knobs PREFIX WORKLOADS VALUE_BYTES: the settings every bench takes
+# from the environment: BENCH_<PREFIX>_DURATION (s per run, 5),
+# _CLIENTS ("1 16 64"), _WORKLOADS (WORKLOADS), _KEYS (key space, 10000),
+# _VALUE_BYTES (VALUE_BYTES), _ARGS (extra flags for every member),
+# BENCH_ETCD_ARGS and BENCH_OUT (work/bench/$BENCH_NAME/<time>). Sets
+# DURATION, CLIENTS, WORKLOADS, NKEYS, VALUE_BYTES, EXTRA, ETCD_EXTRA,
+# MAX_ERROR_PCT (1: over that share of failed requests fails a run), STAMP
+# and OUT.
+# shellcheck disable=SC2034 # for the bench that sourced this file
+bench_knobs()
+{
+    local p=BENCH_${1}_ v
+    v=${p}DURATION && DURATION=${!v:-5}
+    v=${p}CLIENTS && read -ra CLIENTS <<<"${!v:-1 16 64}"
+    v=${p}WORKLOADS && read -ra WORKLOADS <<<"${!v:-$2}"
+    v=${p}KEYS && NKEYS=${!v:-10000}
+    v=${p}VALUE_BYTES && VALUE_BYTES=${!v:-$3}
+    v=${p}ARGS && read -ra EXTRA <<<"${!v:-}"
+    read -ra ETCD_EXTRA <<<"${BENCH_ETCD_ARGS:-}"
+    MAX_ERROR_PCT=1
+    STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+    OUT=${BENCH_OUT:-$BENCH_ROOT/work/bench/$BENCH_NAME/$STAMP}
+}
+
 # Remember a background process so bench_cleanup stops it, or forget it.
 bench_track() { BENCH_PIDS+=("$1"); }
 bench_untrack()
@@ -100,6 +124,27 @@ wait_ok()
         sleep 0.1
     done
     die "$url did not answer within $3 s"
+}
+
+# bench_alive PID...: die unless every one of these members still runs.
+bench_alive()
+{
+    local p
+    for p in "$@"; do
+        kill -0 "$p" 2>/dev/null || die "member pid $p died (logs in $OUT)"
+    done
+}
+
+# bench_errors WHAT BAD ERRS N: a run whose BAD non-2xx answers and ERRS
+# socket errors are over MAX_ERROR_PCT % of its N requests is reported and
+# fails the bench at its end (FAILED=1).
+bench_errors()
+{
+    if [ $((($2 + $3) * 100)) -gt $(($4 * MAX_ERROR_PCT)) ]; then
+        say "FAILED: $1: $2 non-2xx and $3 socket errors in $4 requests"
+        # shellcheck disable=SC2034 # read by the bench that sourced this file
+        FAILED=1
+    fi
 }
 
 # iam_start NAME [IAM ARGS...]: start build/bin/iam on a free port with a

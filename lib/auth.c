@@ -66,18 +66,18 @@ struct uc_auth_verifier {
 };
 
 /* Default mutexes fail only on programmer error (EINVAL, EDEADLK). */
-static void lock(pthread_mutex_t *m)
+void auth_lock(pthread_mutex_t *m)
 {
     int rc = pthread_mutex_lock(m);
     assert(rc == 0);
     (void)rc; /* checked by the assert; release builds have nothing to do */
 }
 
-static void unlock(pthread_mutex_t *m)
+void auth_unlock(pthread_mutex_t *m)
 {
     int rc = pthread_mutex_unlock(m);
     assert(rc == 0);
-    (void)rc; /* as in lock() */
+    (void)rc; /* as in auth_lock() */
 }
 
 /* Joining fails only on programmer error (EDEADLK, EINVAL, ESRCH). */
@@ -85,7 +85,7 @@ static void join(pthread_t t)
 {
     int rc = pthread_join(t, NULL);
     assert(rc == 0);
-    (void)rc; /* as in lock() */
+    (void)rc; /* as in auth_lock() */
 }
 
 static void vkey_unref(struct vkey *k)
@@ -334,15 +334,15 @@ static int refresh(struct uc_auth_verifier *v, int64_t started_ms, char *err)
     json_decref(doc);
     if (rc < 0) {
         uc_warn("auth: cannot fetch the signing keys: %s", err ? err : uc_strerror(rc));
-        lock(&v->mu);
+        auth_lock(&v->mu);
         v->fetches++;
         v->failures++;
-        unlock(&v->mu);
+        auth_unlock(&v->mu);
         return rc == UC_ENOMEM ? rc : uc_err_prefix(err, UC_EUNAVAIL, "signing keys unavailable");
     }
-    lock(&v->mu);
+    auth_lock(&v->mu);
     struct vkey **old = swap_keys(v, keys, n, started_ms, &nold);
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
     /* After the swap: a check still holding an old key read the old cache
      * generation, so its put is dropped (auth_cache_put). */
     bool kept = keys_kept(old, nold, keys, n);
@@ -357,13 +357,13 @@ static int refresh(struct uc_auth_verifier *v, int64_t started_ms, char *err)
  * fetch is older than min_refetch_ms. *out holds a reference. */
 static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **out, char *err)
 {
-    lock(&v->mu);
+    auth_lock(&v->mu);
     *out = lookup(v, kid);
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
     if (*out)
         return 0;
-    lock(&v->fetch_mu); /* waits out a background refetch: it may bring kid */
-    lock(&v->mu);
+    auth_lock(&v->fetch_mu); /* waits out a background refetch: it may bring kid */
+    auth_lock(&v->mu);
     *out = lookup(v, kid); /* another thread may have fetched meanwhile */
     int64_t now = uc_clock_mono_ms(v->clock);
     bool allowed = !v->fetched || now - v->last_fetch_ms >= v->min_refetch_ms;
@@ -373,16 +373,16 @@ static int find_key(struct uc_auth_verifier *v, const char *kid, struct vkey **o
         v->last_fetch_ms = now;
         update_due(v);
     }
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
     int rc = 0;
     if (!*out && allowed) {
         rc = refresh(v, now, err);
-        lock(&v->mu);
+        auth_lock(&v->mu);
         *out = rc == 0 ? lookup(v, kid) : NULL;
         have_keys = v->nkeys > 0;
-        unlock(&v->mu);
+        auth_unlock(&v->mu);
     }
-    unlock(&v->fetch_mu);
+    auth_unlock(&v->fetch_mu);
     if (*out || rc < 0)
         return rc;
     if (!have_keys)
@@ -396,19 +396,19 @@ static void *refresher_main(void *arg)
 {
     struct uc_auth_verifier *v = arg;
     char err[UC_ERR_LEN] = "";
-    lock(&v->fetch_mu);
-    lock(&v->mu);
+    auth_lock(&v->fetch_mu);
+    auth_lock(&v->mu);
     /* Our start time, or that of an unknown-kid fetch that took fetch_mu
      * first: either way no later than our fetch begins. */
     int64_t started_ms = v->last_fetch_ms;
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
     /* The outcome is in the stats and the log; nobody waits for it. */
     (void)refresh(v, started_ms, err);
-    unlock(&v->fetch_mu);
-    lock(&v->mu);
+    auth_unlock(&v->fetch_mu);
+    auth_lock(&v->mu);
     v->refreshing = false;
     update_due(v);
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
     return NULL;
 }
 
@@ -430,9 +430,9 @@ static bool start_refresher(struct uc_auth_verifier *v)
  * it takes mu only after that. */
 static void maybe_refresh(struct uc_auth_verifier *v, int64_t now)
 {
-    lock(&v->mu);
+    auth_lock(&v->mu);
     if (now < atomic_load_explicit(&v->refresh_due_ms, memory_order_relaxed)) {
-        unlock(&v->mu); /* another thread started it, or it just finished */
+        auth_unlock(&v->mu); /* another thread started it, or it just finished */
         return;
     }
     if (v->joinable)
@@ -446,7 +446,7 @@ static void maybe_refresh(struct uc_auth_verifier *v, int64_t now)
         uc_warn("auth: cannot start a thread to refresh the signing keys");
     }
     update_due(v);
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
 }
 
 /* The full check: decode, find the key, verify the signature and claims. */
@@ -536,13 +536,13 @@ void uc_auth_verifier_key_stats(struct uc_auth_verifier *v, struct uc_auth_key_s
 {
     int64_t now = uc_clock_mono_ms(v->clock);
     memset(out, 0, sizeof(*out));
-    lock(&v->mu);
+    auth_lock(&v->mu);
     out->fetches = v->fetches;
     out->failures = v->failures;
     out->keys = v->nkeys;
     out->age_ms = v->loaded ? now - v->loaded_ms : -1;
     out->refreshing = v->refreshing;
-    unlock(&v->mu);
+    auth_unlock(&v->mu);
 }
 
 int uc_auth_http_authn(void *ctx, const char *token, struct uc_auth_claims *out,

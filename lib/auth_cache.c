@@ -41,21 +41,6 @@ struct auth_cache {
     struct stripe stripes[MAX_STRIPES];
 };
 
-/* Default mutexes fail only on programmer error (EINVAL, EDEADLK). */
-static void lock(pthread_mutex_t *m)
-{
-    int rc = pthread_mutex_lock(m);
-    assert(rc == 0);
-    (void)rc; /* checked by the assert; release builds have nothing to do */
-}
-
-static void unlock(pthread_mutex_t *m)
-{
-    int rc = pthread_mutex_unlock(m);
-    assert(rc == 0);
-    (void)rc; /* as in lock() */
-}
-
 /* Seconds to milliseconds, clamped far from overflow: exp is whatever
  * integer the token carried. */
 static int64_t to_ms(int64_t s)
@@ -152,7 +137,7 @@ bool auth_cache_get(struct auth_cache *c, const uint8_t key[UC_SHA256_LEN], int6
 {
     uint64_t h = hash_of(key);
     struct stripe *s = stripe_of(c, h);
-    lock(&s->mu);
+    auth_lock(&s->mu);
     struct entry *e = find(s, h, key);
     if (e && mono_ms >= e->dead_mono_ms) {
         drop(s, e);
@@ -165,7 +150,7 @@ bool auth_cache_get(struct auth_cache *c, const uint8_t key[UC_SHA256_LEN], int6
     } else {
         s->misses++;
     }
-    unlock(&s->mu);
+    auth_unlock(&s->mu);
     return e != NULL;
 }
 
@@ -207,7 +192,7 @@ void auth_cache_put(struct auth_cache *c, const uint8_t key[UC_SHA256_LEN], uint
 {
     uint64_t h = hash_of(key);
     struct stripe *s = stripe_of(c, h);
-    lock(&s->mu);
+    auth_lock(&s->mu);
     /* Read under the stripe lock: a flush bumps gen before it takes the
      * locks, so either this put sees the new gen or the flush clears it. */
     if (atomic_load(&c->gen) != gen)
@@ -227,7 +212,7 @@ void auth_cache_put(struct auth_cache *c, const uint8_t key[UC_SHA256_LEN], uint
     e->live = true;
     s->used++;
 out:
-    unlock(&s->mu);
+    auth_unlock(&s->mu);
 }
 
 void auth_cache_flush(struct auth_cache *c)
@@ -235,11 +220,11 @@ void auth_cache_flush(struct auth_cache *c)
     atomic_fetch_add(&c->gen, 1);
     for (size_t i = 0; i < c->nstripes; i++) {
         struct stripe *s = &c->stripes[i];
-        lock(&s->mu);
+        auth_lock(&s->mu);
         for (size_t j = 0; s->slots && j < s->nslots; j++)
             s->slots[j].live = false;
         s->used = 0;
-        unlock(&s->mu);
+        auth_unlock(&s->mu);
     }
 }
 
@@ -250,11 +235,11 @@ void auth_cache_stats(struct auth_cache *c, struct uc_auth_cache_stats *out)
     out->flushes = atomic_load(&c->gen);
     for (size_t i = 0; i < c->nstripes; i++) {
         struct stripe *s = &c->stripes[i];
-        lock(&s->mu);
+        auth_lock(&s->mu);
         out->hits += s->hits;
         out->misses += s->misses;
         out->evictions += s->evictions;
         out->entries += s->used;
-        unlock(&s->mu);
+        auth_unlock(&s->mu);
     }
 }

@@ -3,11 +3,17 @@
 #ifndef UC_AUTH_INTERNAL_H
 #define UC_AUTH_INTERNAL_H
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "uc/auth.h"
 #include "uc/crypto.h"
+
+/* pthread_mutex_lock/unlock of a default mutex, which fail only on a
+ * programmer error: asserted, so callers have no failure path to design. */
+void auth_lock(pthread_mutex_t *m);
+void auth_unlock(pthread_mutex_t *m);
 
 /* A token's time claims (unix seconds), kept beside its cached claims so a
  * cache hit is held to the same clock checks as a full verification. */

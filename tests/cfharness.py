@@ -35,7 +35,10 @@ def unb64(text):
 class Member:
     """One chainfire member; its raft port is fixed for its life (move() picks
     a new one). Its API port is new at every start: the member publishes its
-    URL through the log when it leads, so nobody needs to be told."""
+    URL through the log when it leads, so nobody needs to be told. A
+    subclass names another binary that takes the same cluster options."""
+
+    BINARY = "chainfire"
 
     def __init__(self, cluster, node_id, raft_port, workdir, bootstrap=True, restore_from=None):
         self.id = node_id
@@ -44,8 +47,8 @@ class Member:
         self.raft_port = raft_port
         self.dir = workdir
         self.cluster = cluster
-        self.daemon = Daemon(binary("chainfire"), [], workdir, name="chainfire-%d" % node_id,
-                             env=daemon_env())
+        self.daemon = Daemon(binary(self.BINARY), [], workdir,
+                             name="%s-%d" % (self.BINARY, node_id), env=daemon_env())
 
     @property
     def data_dir(self):
@@ -91,6 +94,11 @@ class Member:
 
 
 class Cluster:
+    """N members (of class MEMBER, in dirs <tmp>/<DIR_PREFIX><id>) and an IAM."""
+
+    MEMBER = Member
+    DIR_PREFIX = "cf"
+
     def __init__(self, tmp_path, size=3, request_timeout_ms=3000, extra_args=(), iam=None,
                  restore_from=None):
         """iam: share a running Iam (another cluster's) instead of starting one.
@@ -106,9 +114,10 @@ class Cluster:
         self.iam = iam
         self.members = []
         for i in range(1, size + 1):
-            d = tmp_path / ("cf%d" % i)
+            d = tmp_path / ("%s%d" % (self.DIR_PREFIX, i))
             d.mkdir()
-            self.members.append(Member(self, i, free_port(), str(d), restore_from=restore_from))
+            self.members.append(self.MEMBER(self, i, free_port(), str(d),
+                                            restore_from=restore_from))
         self.token = None
 
     def initial_cluster(self):
@@ -118,9 +127,9 @@ class Cluster:
     def add_member(self, node_id=None):
         """Start a new empty member (--bootstrap=false) that waits to be added."""
         node_id = node_id or max(m.id for m in self.members) + 1
-        d = self.tmp / ("cf%d-%d" % (node_id, len(self.members)))
+        d = self.tmp / ("%s%d-%d" % (self.DIR_PREFIX, node_id, len(self.members)))
         d.mkdir()
-        m = Member(self, node_id, free_port(), str(d), bootstrap=False)
+        m = self.MEMBER(self, node_id, free_port(), str(d), bootstrap=False)
         self.members.append(m)
         return m.start()
 

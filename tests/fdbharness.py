@@ -12,24 +12,13 @@ import os
 import time
 
 from cfharness import API, Cluster, Member, b64, unb64, wait_for  # noqa: F401 - re-exported
-from iamharness import Iam
-from ucharness import Daemon, assert_error, binary, daemon_env, expect, free_port, timeout_scale
+from ucharness import assert_error, expect, timeout_scale
 
 
 class FdbMember(Member):
     """One flaredb member; the database is <data dir>/flaredb.db."""
 
-    def __init__(self, cluster, node_id, raft_port, workdir, bootstrap=True, restore_from=None):
-        # cfharness.Member's fields, with flaredb's binary (not its __init__,
-        # which would look for the chainfire binary).
-        self.id = node_id
-        self.bootstrap = bootstrap
-        self.restore_from = restore_from
-        self.raft_port = raft_port
-        self.dir = workdir
-        self.cluster = cluster
-        self.daemon = Daemon(binary("flaredb"), [], workdir, name="flaredb-%d" % node_id,
-                             env=daemon_env())
+    BINARY = "flaredb"
 
     @property
     def db_path(self):
@@ -39,23 +28,8 @@ class FdbMember(Member):
 class FdbCluster(Cluster):
     """N flaredb members and one IAM (or a shared one), as cfharness.Cluster."""
 
-    def __init__(self, tmp_path, size=3, request_timeout_ms=3000, extra_args=(), iam=None,
-                 restore_from=None):
-        self.tmp = tmp_path
-        self.request_timeout_ms = request_timeout_ms
-        self.extra_args = extra_args
-        self.own_iam = iam is None
-        if iam is None:
-            iam_dir = tmp_path / "iam"
-            iam_dir.mkdir()
-            iam = Iam(iam_dir)
-        self.iam = iam
-        self.members = []
-        for i in range(1, size + 1):
-            d = tmp_path / ("fdb%d" % i)
-            d.mkdir()
-            self.members.append(FdbMember(self, i, free_port(), str(d), restore_from=restore_from))
-        self.token = None
+    MEMBER = FdbMember
+    DIR_PREFIX = "fdb"
 
     def leader(self, timeout=10.0, exclude=()):
         """The agreed leader (cfharness), once every running member also
@@ -71,15 +45,6 @@ class FdbCluster(Cluster):
             return True
         wait_for(current, timeout=timeout)
         return lead
-
-    def add_member(self, node_id=None):
-        """Start a new empty member (--bootstrap=false) that waits to be added."""
-        node_id = node_id or max(m.id for m in self.members) + 1
-        d = self.tmp / ("fdb%d-%d" % (node_id, len(self.members)))
-        d.mkdir()
-        m = FdbMember(self, node_id, free_port(), str(d), bootstrap=False)
-        self.members.append(m)
-        return m.start()
 
 
 def fdb_error(resp, status, code=None):

@@ -20,34 +20,11 @@ BENCH_NAME=chainfire
 . "$(dirname "$0")/../lib.sh"
 HERE=$BENCH_ROOT/bench/chainfire
 
-DURATION=${BENCH_CF_DURATION:-5}
-read -ra CLIENTS <<<"${BENCH_CF_CLIENTS:-1 16 64}"
-read -ra WORKLOADS <<<"${BENCH_CF_WORKLOADS:-put get sget}"
-NKEYS=${BENCH_CF_KEYS:-10000}
-VALUE_BYTES=${BENCH_CF_VALUE_BYTES:-256}
-read -ra CF_EXTRA <<<"${BENCH_CF_ARGS:-}"
-read -ra ETCD_EXTRA <<<"${BENCH_ETCD_ARGS:-}"
-MAX_ERROR_PCT=1
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=${BENCH_OUT:-$BENCH_ROOT/work/bench/chainfire/$STAMP}
+bench_knobs CF "put get sget" 256
 need wrk etcd curl openssl "$PY"
 [ -x "$BENCH_BIN/chainfire" ] || die "$BENCH_BIN/chainfire not found: run make first"
 mkdir -p "$OUT"
 KV=("$PY" "$HERE/kv.py")
-
-# A token from a fresh iam for a system-admin user (cluster status needs
-# the role; the KV calls take any valid token).
-iam_token()
-{
-    local pw user
-    iam_start iam --log-level warn
-    pw=$(openssl rand -hex 16)
-    user=$(api POST /api/v1/users "{\"name\":\"bench\",\"password\":\"$pw\"}" | jget id)
-    api POST /api/v1/role-bindings "{\"principal_id\":\"$user\",\"role\":\"system-admin\"}" >/dev/null
-    TOKEN=$(curl -sf --max-time 20 -H 'Content-Type: application/json' \
-        --data-binary "{\"grant_type\":\"password\",\"username\":\"bench\",\"password\":\"$pw\"}" \
-        "$IAM_URL/api/v1/tokens" | jget token) || die "cannot get a token from iam"
-}
 
 # How members learn each other's API URLs changes between chainfire
 # versions: --advertise-url (each member's own) or --peer-urls (all of them).
@@ -81,7 +58,7 @@ cf_start()
             --port "${CF_PORT[i]}" --raft-address "127.0.0.1:${raft[i]}" \
             --data-dir "$BENCH_TMP/cf$i/data" --initial-cluster "$initial" \
             --iam-jwks-url "$IAM_URL/api/v1/keys" --log-level warn \
-            "${peer[@]}" "${CF_EXTRA[@]}" >"$OUT/chainfire$i.log" 2>&1 &
+            "${peer[@]}" "${EXTRA[@]}" >"$OUT/chainfire$i.log" 2>&1 &
         CF_PID[i]=$!
         bench_track "${CF_PID[i]}"
         BENCH_LOGS+=("$OUT/chainfire$i.log")
@@ -92,40 +69,7 @@ cf_start()
         die "chainfire elected no leader"
 }
 
-# Three etcd members, default settings (fsync on, snapshot-count 100000);
-# sets ETCD_PID[i], ETCD_URL[i] and ETCD_LEADER.
-etcd_start()
-{
-    local i peer=() initial="" unset_env=() v
-    for v in $(compgen -e | grep '^ETCD' || true); do unset_env+=(-u "$v"); done
-    for i in 1 2 3; do
-        ETCD_URL[i]=http://127.0.0.1:$(free_port)
-        peer[i]=http://127.0.0.1:$(free_port)
-        initial+="${initial:+,}e$i=${peer[i]}"
-    done
-    for i in 1 2 3; do
-        env "${unset_env[@]}" etcd --name "e$i" --data-dir "$BENCH_TMP/etcd$i" \
-            --listen-client-urls "${ETCD_URL[i]}" --advertise-client-urls "${ETCD_URL[i]}" \
-            --listen-peer-urls "${peer[i]}" --initial-advertise-peer-urls "${peer[i]}" \
-            --initial-cluster "$initial" --initial-cluster-state new \
-            --initial-cluster-token uc-bench --logger zap --log-level warn \
-            "${ETCD_EXTRA[@]}" >"$OUT/etcd$i.log" 2>&1 &
-        ETCD_PID[i]=$!
-        bench_track "${ETCD_PID[i]}"
-        BENCH_LOGS+=("$OUT/etcd$i.log")
-    done
-    # /health is 200 once the member sees a leader.
-    for i in 1 2 3; do wait_ok "${ETCD_URL[i]}/health" "${ETCD_PID[i]}" 30; done
-    ETCD_LEADER=$("${KV[@]}" leader etcd "${ETCD_URL[@]:1}") || die "etcd elected no leader"
-}
-
-alive()
-{
-    local p
-    for p in "${CF_PID[@]:1}" "${ETCD_PID[@]:1}"; do
-        kill -0 "$p" 2>/dev/null || die "member pid $p died (logs in $OUT)"
-    done
-}
+alive() { bench_alive "${CF_PID[@]:1}" "${ETCD_PID[@]:1}"; }
 
 # wrk_kv SYSTEM OP CLIENTS SECONDS OUT: one wrk run against SYSTEM's leader.
 wrk_kv()
@@ -151,10 +95,7 @@ measure()
         $((bad + errs)) "${before:+$'\t'$before$'\t'$after}" >>"$OUT/runs.tsv"
     say "$(printf '%-4s c=%-3s %-9s %7s ops/s  p50 %6s ms  p99 %7s ms  %s errors' \
         "$2" "$3" "$1" "$rps" "$p50" "$p99" $((bad + errs)))"
-    if [ $(((bad + errs) * 100)) -gt $((n * MAX_ERROR_PCT)) ]; then
-        say "FAILED: $1 $2 c=$3: $bad non-2xx and $errs socket errors in $n requests"
-        FAILED=1
-    fi
+    bench_errors "$1 $2 c=$3" "$bad" "$errs" "$n"
     alive
 }
 
@@ -171,7 +112,7 @@ meta()
  "key_bytes": 16, "value_bytes": $VALUE_BYTES, "max_error_pct": $MAX_ERROR_PCT,
  "etcd_version": "$(etcd --version | awk '/^etcd Version/ { print $3 }')",
  "chainfire_commit": "$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo unknown)",
- "chainfire_args": "$(cf_peer_flags 1 | sed 's/ .*//')${CF_EXTRA[*]:+ ${CF_EXTRA[*]}}",
+ "chainfire_args": "$(cf_peer_flags 1 | sed 's/ .*//')${EXTRA[*]:+ ${EXTRA[*]}}",
  "etcd_args": "${ETCD_EXTRA[*]}",
  "durability": "both fsync before acknowledging a write; data dirs on the same disk ($(df -T "$BENCH_TMP" | awk 'NR == 2 { print $2 }'))",
  "leaders": {"chainfire": "$CF_LEADER", "etcd": "$ETCD_LEADER"},
@@ -183,9 +124,9 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -a CF_PORT CF_PID CF_URL ETCD_PID ETCD_URL
 FAILED=0
 "${KV[@]}" keys "$BENCH_TMP/keys" "$NKEYS" "$VALUE_BYTES" || die "cannot write the key file"
-iam_token
+iam_admin_token
 cf_start
-etcd_start
+etcd3_start "$OUT" "${ETCD_EXTRA[@]}"
 say "chainfire leader $CF_LEADER, etcd leader $ETCD_LEADER; output in $OUT"
 say "filling $NKEYS keys of 16 bytes with $VALUE_BYTES-byte values in both stores"
 "${KV[@]}" fill chainfire "$CF_LEADER" "$TOKEN" "$BENCH_TMP/keys" || die "chainfire fill failed"

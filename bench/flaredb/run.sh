@@ -33,20 +33,11 @@ BENCH_NAME=flaredb
 . "$(dirname "$0")/../lib.sh"
 HERE=$BENCH_ROOT/bench/flaredb
 
-DURATION=${BENCH_FDB_DURATION:-5}
-read -ra CLIENTS <<<"${BENCH_FDB_CLIENTS:-1 16 64}"
-read -ra WORKLOADS <<<"${BENCH_FDB_WORKLOADS:-insert get sget batch kvput}"
+bench_knobs FDB "insert get sget batch kvput" 100
 BATCH=${BENCH_FDB_BATCH:-100}
 ROWS=${BENCH_FDB_ROWS:-10000}
-NKEYS=${BENCH_FDB_KEYS:-10000}
-VALUE_BYTES=${BENCH_FDB_VALUE_BYTES:-100}
-read -ra FDB_EXTRA <<<"${BENCH_FDB_ARGS:-}"
-read -ra ETCD_EXTRA <<<"${BENCH_ETCD_ARGS:-}"
 read -ra PERF <<<"${BENCH_FDB_PERF:-}"
 NS=bench
-MAX_ERROR_PCT=1
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=${BENCH_OUT:-$BENCH_ROOT/work/bench/flaredb/$STAMP}
 need wrk etcd curl openssl pkg-config "$PY"
 [ ${#PERF[@]} = 0 ] || need perf
 [ -x "$BENCH_BIN/flaredb" ] || die "$BENCH_BIN/flaredb not found: run make first"
@@ -80,7 +71,7 @@ fdb_start()
             --port "$port" --advertise-url "${FDB_URL[i]}" \
             --raft-address "127.0.0.1:${raft[i]}" --data-dir "$BENCH_TMP/fdb$i/data" \
             --initial-cluster "$initial" --iam-jwks-url "$IAM_URL/api/v1/keys" \
-            --log-level warn "${FDB_EXTRA[@]}" >"$OUT/flaredb$i.log" 2>&1 &
+            --log-level warn "${EXTRA[@]}" >"$OUT/flaredb$i.log" 2>&1 &
         FDB_PID[i]=$!
         bench_track "${FDB_PID[i]}"
         BENCH_LOGS+=("$OUT/flaredb$i.log")
@@ -92,13 +83,7 @@ fdb_start()
     done
 }
 
-alive()
-{
-    local p
-    for p in "${FDB_PID[@]:1}" "${ETCD_PID[@]:1}"; do
-        kill -0 "$p" 2>/dev/null || die "member pid $p died (logs in $OUT)"
-    done
-}
+alive() { bench_alive "${FDB_PID[@]:1}" "${ETCD_PID[@]:1}"; }
 
 # wrk_run SYSTEM OP CLIENTS SECONDS OUT: one wrk run against SYSTEM's leader
 # (flaredb: fdb.lua; etcd: bench/chainfire/kv.lua's put).
@@ -172,10 +157,7 @@ measure()
         $((bad + errs)) "$cpu" "${before:+$'\t'$before$'\t'$after}" >>"$OUT/runs.tsv"
     say "$(printf '%-6s c=%-3s %-7s %8s ops/s  p50 %7s ms  p99 %8s ms  %s errors' \
         "$w" "$c" "$sys" "$rps" "$p50" "$p99" $((bad + errs)))"
-    if [ $(((bad + errs) * 100)) -gt $((n * MAX_ERROR_PCT)) ]; then
-        say "FAILED: $sys $w c=$c: $bad non-2xx and $errs socket errors in $n requests"
-        FAILED=1
-    fi
+    bench_errors "$sys $w c=$c" "$bad" "$errs" "$n"
     alive
 }
 
@@ -208,7 +190,7 @@ meta()
  "sqlite_version": "$(pkg-config --modversion sqlite3)",
  "etcd_version": "$(etcd --version | awk '/^etcd Version/ { print $3 }')",
  "flaredb_commit": "$(git -C "$BENCH_ROOT" describe --always --dirty 2>/dev/null || echo unknown)",
- "flaredb_args": "${FDB_EXTRA[*]}", "etcd_args": "${ETCD_EXTRA[*]}",
+ "flaredb_args": "${EXTRA[*]}", "etcd_args": "${ETCD_EXTRA[*]}",
  "durability": "flaredb syncs its raft log, etcd its WAL, SQLite (WAL, synchronous=FULL) its WAL before a write is answered; all on one disk ($(df -T "$BENCH_TMP" | awk 'NR == 2 { print $2 }'))",
  "leaders": {"flaredb": "$FDB_LEADER", "etcd": "$ETCD_LEADER"},
  "db_bytes_after": {"flaredb1": $(db_bytes "$BENCH_TMP/fdb1/data/flaredb.db"), "local": $(db_bytes "$LOCAL_DB")},

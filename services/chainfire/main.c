@@ -4,19 +4,15 @@
  * and tear down in reverse. All state lives in struct daemon on main's
  * stack. */
 #include <stddef.h>
-#include <stdio.h>
 
 #include "api.h"
 #include "server.h"
-#include "uc/alloc.h"
 #include "uc/config.h"
 #include "uc/daemon.h"
 #include "uc/http.h"
 #include "uc/httpc.h"
-#include "uc/log.h"
 #include "uc/replsvc.h"
 
-#define EXIT_CONFIG 2
 #define DRAIN_MS 10000
 
 struct cf_config {
@@ -49,14 +45,14 @@ struct daemon {
     bool srv_ready;
     bool httpc_ready;
     struct uc_http_server *http;
-    char err[UC_ERR_LEN];
 };
 
 /* Store, replicated-service module and lease expiry. */
-static int open_state(struct daemon *d)
+static int open_state(void *p, char err[UC_ERR_LEN])
 {
+    struct daemon *d = p;
     struct chainfire_server *s = &d->srv;
-    int rc = chainfire_server_init(s, d->err);
+    int rc = chainfire_server_init(s, err);
     if (rc < 0)
         return rc;
     d->srv_ready = true;
@@ -65,7 +61,7 @@ static int open_state(struct daemon *d)
     s->compact_retain = d->cfg.compact_retain;
     s->max_watches = (unsigned)d->cfg.max_watches;
     if ((rc = uc_httpc_global_init()) < 0)
-        return uc_err_set(d->err, rc, "cannot set up the HTTP client");
+        return uc_err_set(err, rc, "cannot set up the HTTP client");
     d->httpc_ready = true;
     struct uc_replsvc_config rcfg = {
         .service = "chainfire",
@@ -75,13 +71,14 @@ static int open_state(struct daemon *d)
         .max_cmd = (size_t)d->cfg.max_value_bytes * 2 + 65536,
     };
     chainfire_api_hooks(&rcfg);
-    if ((rc = uc_replsvc_create(&s->rs, &rcfg, d->err)) < 0)
+    if ((rc = uc_replsvc_create(&s->rs, &rcfg, err)) < 0)
         return rc;
-    return chainfire_server_start_expiry(s, d->err);
+    return chainfire_server_start_expiry(s, err);
 }
 
-static int serve(struct daemon *d)
+static int serve(void *p)
 {
+    struct daemon *d = p;
     struct uc_http_opts opts = {
         /* A value is sent as base64url inside JSON: 4/3 of it plus room. */
         .body_limit = (size_t)d->cfg.max_value_bytes / 3 * 4 + 65536,
@@ -94,8 +91,9 @@ static int serve(struct daemon *d)
 /* Undo whatever was set up, in reverse; safe on a partly built daemon.
  * The raft member stops (answering its pending requests) before the HTTP
  * server goes, and the expiry thread before the member it proposes to. */
-static void teardown(struct daemon *d)
+static void teardown(void *p)
 {
+    struct daemon *d = p;
     if (d->srv_ready)
         chainfire_server_stop_expiry(&d->srv);
     uc_replsvc_stop(d->srv.rs);
@@ -106,30 +104,19 @@ static void teardown(struct daemon *d)
         uc_httpc_global_cleanup();
     if (d->srv_ready)
         chainfire_server_deinit(&d->srv);
-    uc_config_free(&d->cfg, options);
 }
 
 int main(int argc, char **argv)
 {
+    static const struct uc_daemon_spec spec = {
+        .service = "chainfire",
+        .opts = options,
+        .cfg_offset = offsetof(struct daemon, cfg),
+        .log_level_offset = offsetof(struct cf_config, repl.log_level),
+        .open = open_state,
+        .serve = serve,
+        .teardown = teardown,
+    };
     struct daemon d = {0};
-    int code = 0, rc;
-    if (uc_daemon_init() < 0) {
-        fprintf(stderr, "chainfire: cannot set up signal handling\n");
-        return 1;
-    }
-    uc_alloc_install_jansson();
-    rc = uc_daemon_config(&d.cfg, options, "chainfire", offsetof(struct cf_config, repl.log_level),
-                          argc, argv);
-    if (rc == UC_EHELP)
-        return 0;
-    if (rc < 0)
-        return EXIT_CONFIG; /* uc_config_load left nothing to free */
-    if ((rc = open_state(&d)) < 0) {
-        uc_error("%s", d.err);
-        code = rc == UC_EINVAL ? EXIT_CONFIG : 1;
-    } else if (serve(&d) < 0) {
-        code = 1;
-    }
-    teardown(&d);
-    return code;
+    return uc_daemon_main(&spec, &d, argc, argv);
 }

@@ -134,46 +134,20 @@ int flaredb_db_acl_apply(struct flaredb_db *db, const json_t *cmd, json_t **resu
     return *result ? 0 : uc_err_set(err, UC_ENOMEM, "out of memory");
 }
 
-static int list_rows(struct fconn *c, json_t *items, char *err)
+static int add_restriction(json_t *items, sqlite3_stmt *st)
 {
-    sqlite3_stmt *st = NULL;
-    c->az.mode = AZ_OFF;
-    int rc = sqlite3_prepare_v2(c->h, "SELECT kind, name, project FROM _flaredb_acl ORDER BY 1, 2",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return flaredb_db_fail(c->h, rc, "reading _flaredb_acl", err);
-    int out = 0;
-    while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row =
-            json_pack("{s:s?,s:s?,s:s?}", "kind", (const char *)sqlite3_column_text(st, 0), "name",
-                      (const char *)sqlite3_column_text(st, 1), "project",
-                      (const char *)sqlite3_column_text(st, 2));
-        if (!row || json_array_append_new(items, row) < 0)
-            out = uc_err_set(err, UC_ENOMEM, "out of memory");
-    }
-    if (out == 0 && rc != SQLITE_DONE)
-        out = flaredb_db_fail(c->h, rc, "reading _flaredb_acl", err);
-    sqlite3_finalize(st);
-    return out;
+    json_t *row = json_pack("{s:s?,s:s?,s:s?}", "kind", (const char *)sqlite3_column_text(st, 0),
+                            "name", (const char *)sqlite3_column_text(st, 1), "project",
+                            (const char *)sqlite3_column_text(st, 2));
+    if (!row || json_array_append_new(items, row) < 0)
+        return UC_ENOMEM;
+    return 0;
 }
 
 int flaredb_db_acl_list(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN])
 {
-    json_t *items = json_array();
-    if (!items)
-        return uc_err_set(err, UC_ENOMEM, "out of memory");
-    struct fconn *c;
-    int rc = flaredb_db_reader_get(db, &c, err);
-    if (rc == 0) {
-        rc = list_rows(c, items, err);
-        flaredb_db_reader_put(db, c);
-    }
-    json_t *o = rc == 0 ? json_pack("{sO}", "items", items) : NULL;
-    json_decref(items);
-    if (!o)
-        return rc < 0 ? rc : uc_err_set(err, UC_ENOMEM, "out of memory");
-    *out = o;
-    return 0;
+    return flaredb_db_list(db, "SELECT kind, name, project FROM _flaredb_acl ORDER BY 1, 2",
+                           "reading _flaredb_acl", add_restriction, "items", out, err);
 }
 
 uint64_t flaredb_db_acl_generation(struct flaredb_db *db) { return atomic_load(&db->acl_gen); }

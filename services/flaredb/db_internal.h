@@ -238,6 +238,13 @@ UC_MUSTCHECK int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd,
  * answer or a shared error), or a local failure. */
 UC_MUSTCHECK int flaredb_db_sql_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
                                       char *err);
+/* A listing: the rows of the query `sql`, read on a reader connection in
+ * one read transaction with authorization off, each appended to an array
+ * by add (which fails only for memory); *out = {"<key>": [...]}. `what`
+ * names the listing in errors. */
+UC_MUSTCHECK int flaredb_db_list(struct flaredb_db *db, const char *sql, const char *what,
+                                 int (*add)(json_t *items, sqlite3_stmt *st), const char *key,
+                                 json_t **out, char *err);
 
 /* ---- KV (db_kv.c) ------------------------------------------------------ */
 

@@ -351,24 +351,27 @@ static int add_column(json_t *items, sqlite3_stmt *st)
     return 0;
 }
 
-static int list_tables(struct fconn *c, json_t *items, char *err)
+static int list_rows(struct fconn *c, const char *sql, const char *what,
+                     int (*add)(json_t *items, sqlite3_stmt *st), json_t *items, char *err)
 {
     sqlite3_stmt *st = NULL;
     c->az.mode = AZ_OFF;
-    int rc = sqlite3_prepare_v2(c->h, tables_sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(c->h, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return flaredb_db_fail(c->h, rc, "listing tables", err);
+        return flaredb_db_fail(c->h, rc, what, err);
     int out = 0;
     while (out == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (add_column(items, st) < 0)
-            out = uc_err_set(err, UC_ENOMEM, "out of memory listing tables");
+        if (add(items, st) < 0)
+            out = uc_err_set(err, UC_ENOMEM, "out of memory %s", what);
     if (out == 0 && rc != SQLITE_DONE)
-        out = flaredb_db_fail(c->h, rc, "listing tables", err);
+        out = flaredb_db_fail(c->h, rc, what, err);
     sqlite3_finalize(st);
     return out;
 }
 
-int flaredb_db_tables(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN])
+int flaredb_db_list(struct flaredb_db *db, const char *sql, const char *what,
+                    int (*add)(json_t *items, sqlite3_stmt *st), const char *key, json_t **out,
+                    char *err)
 {
     json_t *items = json_array();
     if (!items)
@@ -378,14 +381,19 @@ int flaredb_db_tables(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN])
     if (rc == 0) {
         rc = flaredb_db_read_begin(c, err);
         if (rc == 0)
-            rc = list_tables(c, items, err);
+            rc = list_rows(c, sql, what, add, items, err);
         flaredb_db_read_end(c);
         flaredb_db_reader_put(db, c);
     }
-    json_t *o = rc == 0 ? json_pack("{sO}", "tables", items) : NULL;
+    json_t *o = rc == 0 ? json_pack("{sO}", key, items) : NULL;
     json_decref(items);
     if (!o)
         return rc < 0 ? rc : uc_err_set(err, UC_ENOMEM, "out of memory");
     *out = o;
     return 0;
+}
+
+int flaredb_db_tables(struct flaredb_db *db, json_t **out, char err[UC_ERR_LEN])
+{
+    return flaredb_db_list(db, tables_sql, "listing tables", add_column, "tables", out, err);
 }

@@ -5,7 +5,6 @@
  * tear down in reverse. All state lives in struct daemon on main's stack. */
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -16,10 +15,8 @@
 #include "uc/daemon.h"
 #include "uc/http.h"
 #include "uc/httpc.h"
-#include "uc/log.h"
 #include "uc/replsvc.h"
 
-#define EXIT_CONFIG 2
 #define DRAIN_MS 10000
 #define DB_FILE "flaredb.db"
 
@@ -59,7 +56,6 @@ struct daemon {
     bool srv_ready;
     bool httpc_ready;
     struct uc_http_server *http;
-    char err[UC_ERR_LEN];
 };
 
 /* A value is sent as base64url inside JSON: 4/3 of it plus room. */
@@ -90,15 +86,15 @@ static int make_dir(const char *path, char *err)
     return 0;
 }
 
-static int open_db(struct daemon *d)
+static int open_db(struct daemon *d, char err[UC_ERR_LEN])
 {
     const struct fdb_config *c = &d->cfg;
-    int rc = make_dir(c->repl.data_dir, d->err);
+    int rc = make_dir(c->repl.data_dir, err);
     char *path = rc == 0 ? uc_asprintf("%s/%s", c->repl.data_dir, DB_FILE) : NULL;
     if (rc < 0)
         return rc;
     if (!path)
-        return uc_err_set(d->err, UC_ENOMEM, "out of memory");
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
     struct flaredb_db_config dbcfg = {
         .path = path,
         .readers = (unsigned)c->readers,
@@ -106,7 +102,7 @@ static int open_db(struct daemon *d)
         .max_rows = (size_t)c->max_rows,
         .max_value = (size_t)c->max_value_bytes,
     };
-    rc = flaredb_server_init(&d->srv, &dbcfg, (unsigned)c->readers, d->err);
+    rc = flaredb_server_init(&d->srv, &dbcfg, (unsigned)c->readers, err);
     uc_free(path);
     if (rc < 0)
         return rc;
@@ -116,13 +112,14 @@ static int open_db(struct daemon *d)
 }
 
 /* Database, replicated-service module and read threads. */
-static int open_state(struct daemon *d)
+static int open_state(void *p, char err[UC_ERR_LEN])
 {
-    int rc = open_db(d);
+    struct daemon *d = p;
+    int rc = open_db(d, err);
     if (rc < 0)
         return rc;
     if ((rc = uc_httpc_global_init()) < 0)
-        return uc_err_set(d->err, rc, "cannot set up the HTTP client");
+        return uc_err_set(err, rc, "cannot set up the HTTP client");
     d->httpc_ready = true;
     struct uc_replsvc_config rcfg = {
         .service = "flaredb",
@@ -132,13 +129,14 @@ static int open_state(struct daemon *d)
         .max_cmd = body_limit(&d->cfg) * 2 + 65536,
     };
     flaredb_api_hooks(&rcfg);
-    if ((rc = uc_replsvc_create(&d->srv.rs, &rcfg, d->err)) < 0)
+    if ((rc = uc_replsvc_create(&d->srv.rs, &rcfg, err)) < 0)
         return rc;
-    return flaredb_server_start_reads(&d->srv, d->err);
+    return flaredb_server_start_reads(&d->srv, err);
 }
 
-static int serve(struct daemon *d)
+static int serve(void *p)
 {
+    struct daemon *d = p;
     struct uc_http_opts opts = {.body_limit = body_limit(&d->cfg)};
     uc_replsvc_http_opts(d->srv.rs, &opts);
     flaredb_api_opts(&d->srv, &opts);
@@ -149,8 +147,9 @@ static int serve(struct daemon *d)
  * raft member stops first (answering its pending requests; no barrier
  * fires after it), then the read threads finish what is queued, and only
  * then does the HTTP server go with the requests they answer. */
-static void teardown(struct daemon *d)
+static void teardown(void *p)
 {
+    struct daemon *d = p;
     uc_replsvc_stop(d->srv.rs);
     if (d->srv_ready)
         flaredb_server_stop_reads(&d->srv);
@@ -161,30 +160,19 @@ static void teardown(struct daemon *d)
         uc_httpc_global_cleanup();
     if (d->srv_ready)
         flaredb_server_deinit(&d->srv);
-    uc_config_free(&d->cfg, options);
 }
 
 int main(int argc, char **argv)
 {
+    static const struct uc_daemon_spec spec = {
+        .service = "flaredb",
+        .opts = options,
+        .cfg_offset = offsetof(struct daemon, cfg),
+        .log_level_offset = offsetof(struct fdb_config, repl.log_level),
+        .open = open_state,
+        .serve = serve,
+        .teardown = teardown,
+    };
     struct daemon d = {0};
-    int code = 0, rc;
-    if (uc_daemon_init() < 0) {
-        fprintf(stderr, "flaredb: cannot set up signal handling\n");
-        return 1;
-    }
-    uc_alloc_install_jansson();
-    rc = uc_daemon_config(&d.cfg, options, "flaredb", offsetof(struct fdb_config, repl.log_level),
-                          argc, argv);
-    if (rc == UC_EHELP)
-        return 0;
-    if (rc < 0)
-        return EXIT_CONFIG; /* uc_config_load left nothing to free */
-    if ((rc = open_state(&d)) < 0) {
-        uc_error("%s", d.err);
-        code = rc == UC_EINVAL ? EXIT_CONFIG : 1;
-    } else if (serve(&d) < 0) {
-        code = 1;
-    }
-    teardown(&d);
-    return code;
+    return uc_daemon_main(&spec, &d, argc, argv);
 }

@@ -9,7 +9,6 @@
  * main's stack. */
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,7 +27,6 @@
 #include "uc/jws.h"
 #include "uc/log.h"
 
-#define EXIT_CONFIG 2
 #define DRAIN_MS 10000
 #define RATE_SLOTS 16384
 #define RETRY_MS 1000       /* between attempts to reach the store at start-up */
@@ -149,13 +147,7 @@ static int start_http(struct daemon *d)
         .access_log = d->cfg.access_log,
     };
     iam_api_opts(&d->srv, &d->http_opts);
-    int rc = uc_http_start(&d->http, &d->http_opts, d->err);
-    if (rc < 0) {
-        uc_error("cannot serve on %s:%u: %s", d->cfg.listen, (unsigned)d->cfg.port, d->err);
-        return rc;
-    }
-    uc_info("listening on %s:%u", d->cfg.listen, (unsigned)uc_http_port(d->http));
-    return 0;
+    return uc_daemon_listen(&d->http, &d->http_opts);
 }
 
 /* Wait up to `ms` for SIGTERM or SIGINT (blocked since uc_daemon_init);
@@ -231,18 +223,35 @@ static int load_keyring(struct daemon *d)
     return 0;
 }
 
-static void serve(struct daemon *d)
+/* Everything before serving, the server itself included. A secret that
+ * cannot be loaded is a bad option whatever the cause (exit 2); a server
+ * that cannot start is not, whatever the cause (exit 1). Every failure is
+ * logged here, so `err` stays empty. */
+static int open_daemon(void *p, char err[UC_ERR_LEN])
 {
-    int sig = uc_daemon_wait();
-    uc_info("signal %d: draining for up to %d ms", sig, DRAIN_MS);
-    int left = uc_http_drain(d->http, DRAIN_MS);
-    if (left > 0)
-        uc_warn("%d requests still open after the drain", left);
+    struct daemon *d = p;
+    int rc;
+    (void)err;
+    if (load_secrets(d) < 0)
+        return UC_EINVAL;
+    if ((rc = open_state(d)) < 0)
+        return rc;
+    if (start_http(d) < 0)
+        return UC_EIO;
+    return load_keyring(d);
+}
+
+static int serve(void *p)
+{
+    struct daemon *d = p;
+    uc_daemon_drain(d->http, DRAIN_MS);
+    return 0;
 }
 
 /* Undo whatever was set up, in reverse; safe on a partly built daemon. */
-static void teardown(struct daemon *d)
+static void teardown(void *p)
 {
+    struct daemon *d = p;
     uc_http_destroy(d->http);
     iam_tokens_deinit(&d->srv);
     if (d->store_token)
@@ -258,37 +267,23 @@ static void teardown(struct daemon *d)
         uc_free(d->bootstrap);
     }
     uc_crypto_wipe(d->srv.master_key, sizeof(d->srv.master_key));
-    uc_config_free(&d->cfg, options);
 }
 
-/* Exit code for a start-up failure: 2 when an option or secret is bad. */
-static int exit_code(int rc) { return rc == UC_EINVAL || rc == UC_EUNAUTH ? EXIT_CONFIG : 1; }
+/* A bad option or secret: exit 2. */
+static bool config_error(int rc) { return rc == UC_EINVAL || rc == UC_EUNAUTH; }
 
 int main(int argc, char **argv)
 {
+    static const struct uc_daemon_spec spec = {
+        .service = "iam",
+        .opts = options,
+        .cfg_offset = offsetof(struct daemon, cfg),
+        .log_level_offset = offsetof(struct iam_config, log_level),
+        .open = open_daemon,
+        .serve = serve,
+        .teardown = teardown,
+        .config_error = config_error,
+    };
     struct daemon d = {0};
-    int code = 0, rc;
-    if (uc_daemon_init() < 0) {
-        fprintf(stderr, "iam: cannot set up signal handling\n");
-        return 1;
-    }
-    uc_alloc_install_jansson();
-    rc = uc_daemon_config(&d.cfg, options, "iam", offsetof(struct iam_config, log_level), argc,
-                          argv);
-    if (rc == UC_EHELP)
-        return 0;
-    if (rc < 0)
-        return EXIT_CONFIG; /* uc_config_load left nothing to free */
-    if (load_secrets(&d) < 0)
-        code = EXIT_CONFIG;
-    else if ((rc = open_state(&d)) < 0)
-        code = exit_code(rc);
-    else if (start_http(&d) < 0)
-        code = 1;
-    else if ((rc = load_keyring(&d)) < 0)
-        code = exit_code(rc);
-    else if (rc == 0)
-        serve(&d);
-    teardown(&d);
-    return code;
+    return uc_daemon_main(&spec, &d, argc, argv);
 }
