@@ -8,6 +8,7 @@ token; assert_error checks the error envelope from docs/api/conventions.md.
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -66,16 +67,23 @@ _handed_out = set()
 
 
 def free_port(host="127.0.0.1"):
-    """A port that was free a moment ago (bind to 0, read it, close) and
-    that this process has not handed out before: the kernel may offer a
-    just-closed port again, and two members given one port fail to start."""
+    """A port that is free now, that this process has not handed out before,
+    and that lies below the kernel's ephemeral range (32768 and up by
+    default): a port the kernel picks for bind(0) can be taken a moment
+    later by an outgoing connection's source port, and a member given a
+    taken or repeated port fails to start."""
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
     while True:
+        port = rng.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def wait_for(fn, timeout=15.0, step=0.05):
