@@ -37,6 +37,8 @@ struct uc_repl {
     struct raft raft;
     int (*uv_append)(struct raft_io *, struct raft_io_append *, const struct raft_entry[], unsigned,
                      raft_io_append_cb);
+    int (*tcp_connect)(struct raft_uv_transport *, struct raft_uv_connect *, raft_id, const char *,
+                       raft_uv_connect_cb);
     struct repl_core core;
     bool closing;
     pthread_t thread;
@@ -64,6 +66,28 @@ static int counting_append(struct raft_io *io, struct raft_io_append *req,
     repl->core.stats.appends++;
     repl->core.stats.appended_entries += n;
     return repl->uv_append(io, req, entries, n, cb);
+}
+
+static void set_nodelay(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (h->type == UV_TCP && !uv_is_closing(h))
+        (void)uv_tcp_nodelay((uv_tcp_t *)h, 1); /* a failure only leaves Nagle on */
+}
+
+/* raft_uv_tcp (0.15) leaves Nagle's algorithm on, and a member only writes
+ * to its peers on the connections it opened, so their ACKs never ride on a
+ * reply: a message sent while the last one is unacknowledged waits for the
+ * peer's delayed ACK (~40 ms). raft_uv_tcp creates the socket inside
+ * connect, so switch Nagle off on every raft socket right after it. */
+static int nodelay_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                           const char *address, raft_uv_connect_cb cb)
+{
+    struct uc_repl *repl = (struct uc_repl *)((char *)t - offsetof(struct uc_repl, transport));
+    int rv = repl->tcp_connect(t, req, id, address, cb);
+    if (rv == 0)
+        uv_walk(&repl->loop, set_nodelay, NULL);
+    return rv;
 }
 
 static void publish_status(struct uc_repl *repl)
@@ -270,6 +294,8 @@ static int init_raft(struct uc_repl *repl, const struct uc_repl_config *cfg, enu
     if (rv != 0)
         return uc_err_set(err, repl_raft_err(rv), "raft transport: %s", raft_strerror(rv));
     *st = ST_TRANSPORT;
+    repl->tcp_connect = repl->transport.connect;
+    repl->transport.connect = nodelay_connect;
     if (repl->bind_address &&
         (rv = raft_uv_tcp_set_bind_address(&repl->transport, repl->bind_address)) != 0)
         return uc_err_set(err, UC_EINVAL, "raft bind address %s: %s", repl->bind_address,
