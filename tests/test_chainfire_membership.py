@@ -150,7 +150,12 @@ def check_busy(cluster):
         t.join(timeout=60)
         answers.append((seen.text if seen is not None else None, slow["r"].status_code,
                         slow["r"].text))
-        assert_error(slow["r"], 503)
+        if slow["r"].status_code == 409 and seen is None:
+            # The last round's transfer outlived its answer (raft settles it
+            # later) and this one was the second change: the same proof.
+            seen = slow["r"]
+        else:
+            assert_error(slow["r"], 503)
         if seen is not None:
             break
     assert seen is not None, "no 409 while a transfer was in flight: %s" % answers
