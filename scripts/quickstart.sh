@@ -56,44 +56,33 @@ iam_args()
         --cred-master-key-file "$SECRETS/cred-master-key")
 }
 
-# chainfire: a one-member cluster (node 1) that checks tokens against IAM's
-# key set. --initial-cluster counts only on an empty data dir; later runs
-# reload the member from work/quickstart/chainfire.
+# chainfire and flaredb: each a one-member cluster (node 1) that checks
+# tokens against IAM's key set. --initial-cluster counts only on an empty
+# data dir; later runs reload the member from work/quickstart/<name> (for
+# flaredb also its database, flaredb.db).
 chainfire_port=7200
 chainfire_raft_port=7201
-chainfire_args()
-{
-    local raft
-    raft=$(port_of chainfire-raft)
-    [[ $raft =~ ^[0-9]{1,5}$ ]] && [ "$raft" -ge 1 ] && [ "$raft" -le 65535 ] ||
-        fail chainfire "raft port '$raft' is not a number from 1 to 65535"
-    check_port_free chainfire-raft "$raft"
-    mkdir -p "$STATE/chainfire"
-    ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of chainfire)"
-        --raft-address "127.0.0.1:$raft"
-        --data-dir "$STATE/chainfire"
-        --initial-cluster "1=127.0.0.1:$raft" --bootstrap
-        --iam-jwks-url "$(url_of iam)/api/v1/keys")
-}
-
-# flaredb: a one-member cluster (node 1) like chainfire's; its raft log and
-# database (flaredb.db) live in work/quickstart/flaredb.
 flaredb_port=7300
 flaredb_raft_port=7301
-flaredb_args()
+
+# raft_member_args NAME: ARGS for a one-member cluster of the replicated
+# service NAME, on its API port and NAME-raft port.
+raft_member_args()
 {
-    local raft
-    raft=$(port_of flaredb-raft)
+    local name=$1 raft
+    raft=$(port_of "$name-raft")
     [[ $raft =~ ^[0-9]{1,5}$ ]] && [ "$raft" -ge 1 ] && [ "$raft" -le 65535 ] ||
-        fail flaredb "raft port '$raft' is not a number from 1 to 65535"
-    check_port_free flaredb-raft "$raft"
-    mkdir -p "$STATE/flaredb"
-    ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of flaredb)"
+        fail "$name" "raft port '$raft' is not a number from 1 to 65535"
+    check_port_free "$name-raft" "$raft"
+    mkdir -p "$STATE/$name"
+    ARGS=(--node-id 1 --listen 127.0.0.1 --port "$(port_of "$name")"
         --raft-address "127.0.0.1:$raft"
-        --data-dir "$STATE/flaredb"
+        --data-dir "$STATE/$name"
         --initial-cluster "1=127.0.0.1:$raft" --bootstrap
         --iam-jwks-url "$(url_of iam)/api/v1/keys")
 }
+chainfire_args() { raft_member_args chainfire; }
+flaredb_args() { raft_member_args flaredb; }
 
 # --- helpers -----------------------------------------------------------------
 declare -A PID=() STARTED=()
