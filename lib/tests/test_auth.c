@@ -1578,13 +1578,6 @@ START_TEST(key_set_max_age_is_bounded)
 }
 END_TEST
 
-static TCase *fixture_tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    return tc;
-}
-
 int main(void)
 {
     if (uc_httpc_global_init() != 0)
@@ -1594,17 +1587,17 @@ int main(void)
     TCase *tc = tcase_create("role_names");
     tcase_add_test(tc, role_names_round_trip);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("require");
+    tc = uc_check_tcase("require", setup, teardown);
     tcase_add_test(tc, require_passes_equal_or_higher_roles);
     tcase_add_test(tc, require_names_the_missing_role);
     tcase_add_test(tc, require_system_admin_needs_the_flag);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("check_project");
+    tc = uc_check_tcase("check_project", setup, teardown);
     tcase_add_test(tc, check_project_hides_other_projects);
     tcase_add_test(tc, check_project_checks_the_role_inside);
     tcase_add_test(tc, check_project_lets_system_admins_everywhere);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("claims_from_json");
+    tc = uc_check_tcase("claims_from_json", setup, teardown);
     tcase_add_test(tc, claims_fill_every_field);
     tcase_add_test(tc, claims_take_the_highest_known_role);
     tcase_add_test(tc, claims_without_project_have_no_role);
@@ -1614,7 +1607,7 @@ int main(void)
     tcase_add_test(tc, claims_check_subject_and_string_sizes);
     tcase_add_test(tc, claims_check_roles_and_sys_types);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("verify");
+    tc = uc_check_tcase("verify", setup, teardown);
     tcase_add_test(tc, good_token_verifies);
     tcase_add_test(tc, known_kid_never_refetches);
     tcase_add_test(tc, expired_token_is_rejected);
@@ -1634,7 +1627,7 @@ int main(void)
     tcase_add_test(tc, jwks_url_fetch_failure_is_unavailable);
     tcase_add_test(tc, concurrent_verification_survives_refetches);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("token_cache");
+    tc = uc_check_tcase("token_cache", setup, teardown);
     tcase_add_test(tc, cache_hit_returns_identical_claims);
     tcase_add_test(tc, cache_hit_rechecks_expiry);
     tcase_add_test(tc, cache_hit_honours_leeway);
@@ -1661,10 +1654,10 @@ int main(void)
     tcase_add_test(tc, destroy_waits_for_the_refetch_in_flight);
     tcase_add_test(tc, key_set_max_age_is_bounded);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("http_authn");
+    tc = uc_check_tcase("http_authn", setup, teardown);
     tcase_add_test(tc, http_adapter_matches_the_server_callback);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("verifier_create");
+    tc = uc_check_tcase("verifier_create", setup, teardown);
     tcase_add_test(tc, create_needs_a_key_source);
     tcase_add_test(tc, create_survives_out_of_memory);
     suite_add_tcase(s, tc);

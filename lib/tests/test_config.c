@@ -494,17 +494,10 @@ START_TEST(read_file_out_of_memory)
 }
 END_TEST
 
-static TCase *fixture_tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    return tc;
-}
-
 int main(void)
 {
     Suite *s = suite_create("config");
-    TCase *tc = fixture_tcase("load");
+    TCase *tc = uc_check_tcase("load", setup, teardown);
     tcase_add_test(tc, defaults_apply_when_nothing_else_is_set);
     tcase_add_test(tc, file_beats_default);
     tcase_add_test(tc, env_beats_file);
@@ -526,16 +519,16 @@ int main(void)
     tcase_add_test(tc, out_of_memory_is_clean_at_every_step);
     tcase_add_test(tc, help_prints_usage_and_returns_ehelp);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("check_config");
+    tc = uc_check_tcase("check_config", setup, teardown);
     tcase_add_test(tc, check_config_reports_ok_and_writes_nothing);
     tcase_add_test(tc, check_config_fails_like_a_normal_start);
     tcase_add_test(tc, check_config_reads_the_file);
     tcase_add_test(tc, check_config_takes_no_value);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("usage");
+    tc = uc_check_tcase("usage", setup, teardown);
     tcase_add_test(tc, usage_lists_flag_env_default_and_help);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("read_file");
+    tc = uc_check_tcase("read_file", setup, teardown);
     tcase_add_test(tc, read_file_returns_whole_contents);
     tcase_add_test(tc, read_file_refuses_files_over_max);
     tcase_add_test(tc, read_file_caps_streams_without_a_size);

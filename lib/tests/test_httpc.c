@@ -474,19 +474,12 @@ START_TEST(clear_is_safe_on_a_zeroed_response)
 }
 END_TEST
 
-static TCase *server_tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    return tc;
-}
-
 int main(void)
 {
     if (uc_httpc_global_init() != 0)
         return 1;
     Suite *s = suite_create("httpc");
-    TCase *tc = server_tcase("json");
+    TCase *tc = uc_check_tcase("json", setup, teardown);
     tcase_add_test(tc, get_parses_a_json_answer);
     tcase_add_test(tc, json_is_recognised_by_body_or_type_only);
     tcase_add_test(tc, post_sends_the_json_body);
@@ -503,10 +496,10 @@ int main(void)
     tcase_add_test(tc, oversized_answer_is_e2big);
     tcase_add_test(tc, bad_method_or_url_is_einval);
     suite_add_tcase(s, tc);
-    tc = server_tcase("raw");
+    tc = uc_check_tcase("raw", setup, teardown);
     tcase_add_test(tc, raw_body_carries_its_content_type);
     suite_add_tcase(s, tc);
-    tc = server_tcase("resp_clear");
+    tc = uc_check_tcase("resp_clear", setup, teardown);
     tcase_add_test(tc, clear_is_safe_on_a_zeroed_response);
     suite_add_tcase(s, tc);
     int failed = uc_check_run(s);

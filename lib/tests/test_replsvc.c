@@ -680,17 +680,10 @@ START_TEST(bad_backups_are_named)
 }
 END_TEST
 
-static TCase *fixture_tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    return tc;
-}
-
 int main(void)
 {
     Suite *s = suite_create("replsvc");
-    TCase *tc = fixture_tcase("options");
+    TCase *tc = uc_check_tcase("options", setup, teardown);
     tcase_add_test(tc, option_rows_carry_the_service_defaults);
     tcase_add_test(tc, option_rows_parse_flags_and_need_node_id_and_jwks);
     tcase_add_test(tc, initial_cluster_parses_voters);
@@ -698,7 +691,7 @@ int main(void)
     tcase_add_test(tc, advertise_url_defaults_to_listen_and_port);
     tcase_add_test(tc, advertise_url_is_required_on_a_wildcard_listen_and_checked);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("wrapper");
+    tc = uc_check_tcase("wrapper", setup, teardown);
     tcase_add_test(tc, service_commands_reach_the_service_without_the_tag);
     tcase_add_test(tc, a_failed_service_apply_changes_nothing_of_ours);
     tcase_add_test(tc, url_records_set_replace_and_forget);
@@ -707,18 +700,18 @@ int main(void)
     tcase_add_test(tc, long_urls_are_refused_when_encoding);
     tcase_add_test(tc, out_of_memory_is_reported_and_clean);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("snapshot");
+    tc = uc_check_tcase("snapshot", setup, teardown);
     tcase_add_test(tc, a_snapshot_carries_our_table_and_the_service_state);
     tcase_add_test(tc, a_split_snapshot_is_the_one_go_snapshot_of_its_begin);
     tcase_add_test(tc, a_foreign_or_damaged_snapshot_changes_nothing);
     tcase_add_test(tc, restored_state_survives_a_snapshot);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("restore_record");
+    tc = uc_check_tcase("restore_record", setup, teardown);
     tcase_add_test(tc, a_restore_record_loads_an_empty_store);
     tcase_add_test(tc, a_restore_record_is_refused_once_the_service_holds_data);
     tcase_add_test(tc, a_payload_the_service_cannot_load_is_refused_everywhere_alike);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("backup");
+    tc = uc_check_tcase("backup", setup, teardown);
     tcase_add_test(tc, a_backup_header_round_trips);
     tcase_add_test(tc, bad_backups_are_named);
     suite_add_tcase(s, tc);

@@ -815,17 +815,10 @@ START_TEST(a_locked_file_is_unavailable_and_costs_no_revision)
 }
 END_TEST
 
-static TCase *fixture_tcase(const char *name)
-{
-    TCase *tc = tcase_create(name);
-    tcase_add_checked_fixture(tc, setup, teardown);
-    return tc;
-}
-
 static Suite *store_suite(bool sqlite_only)
 {
     Suite *s = suite_create("store");
-    TCase *tc = fixture_tcase("open");
+    TCase *tc = uc_check_tcase("open", setup, teardown);
     tcase_add_test(tc, open_rejects_unknown_scheme_and_empty_location);
     tcase_add_test(tc, open_reports_missing_directory);
     tcase_add_test(tc, open_creates_file_without_directory_part);
@@ -833,12 +826,12 @@ static Suite *store_suite(bool sqlite_only)
     tcase_add_test(tc, open_without_memory_fails_cleanly);
     tcase_add_test(tc, data_and_revision_survive_reopen);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("get");
+    tc = uc_check_tcase("get", setup, teardown);
     tcase_add_test(tc, put_then_get_round_trips_binary_and_empty_values);
     tcase_add_test(tc, get_missing_key_is_enoent_and_leaves_item_untouched);
     tcase_add_test(tc, get_without_memory_fails_cleanly);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("put");
+    tc = uc_check_tcase("put", setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, revisions_strictly_increase_across_writes);
     tcase_add_test(tc, put_with_matching_revision_succeeds_and_stale_one_conflicts);
@@ -847,12 +840,12 @@ static Suite *store_suite(bool sqlite_only)
     tcase_add_test(tc, invalid_keys_are_rejected_with_a_message);
     tcase_add_test(tc, concurrent_cas_increments_lose_no_update);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("delete");
+    tc = uc_check_tcase("delete", setup, teardown);
     tcase_add_test(tc, delete_without_check_removes_the_key);
     tcase_add_test(tc, delete_checks_the_revision);
     tcase_add_test(tc, delete_missing_key_is_enoent);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("scan");
+    tc = uc_check_tcase("scan", setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, scan_returns_prefix_keys_in_byte_order);
     tcase_add_test(tc, scan_prefix_stops_at_its_boundary);
@@ -861,7 +854,7 @@ static Suite *store_suite(bool sqlite_only)
     tcase_add_test(tc, scan_limit_must_be_in_range);
     tcase_add_test(tc, scan_without_memory_fails_cleanly);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("txn");
+    tc = uc_check_tcase("txn", setup, teardown);
     tcase_add_test(tc, txn_writes_share_one_revision);
     tcase_add_test(tc, txn_failing_check_applies_nothing);
     tcase_add_test(tc, txn_checks_see_the_store_before_the_txn);
@@ -869,11 +862,11 @@ static Suite *store_suite(bool sqlite_only)
     tcase_add_test(tc, txn_of_only_checks_consumes_no_revision);
     tcase_add_test(tc, txn_rejects_bad_op_lists);
     suite_add_tcase(s, tc);
-    tc = fixture_tcase("ping");
+    tc = uc_check_tcase("ping", setup, teardown);
     tcase_add_test(tc, ping_answers_on_an_open_store);
     suite_add_tcase(s, tc);
     if (sqlite_only) {
-        tc = fixture_tcase("sqlite");
+        tc = uc_check_tcase("sqlite", setup, teardown);
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, file_is_in_wal_mode_and_every_write_syncs);
         tcase_add_test(tc, a_locked_file_is_unavailable_and_costs_no_revision);

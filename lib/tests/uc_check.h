@@ -15,4 +15,13 @@ static inline int uc_check_run(Suite *s)
     return failed ? 1 : 0;
 }
 
+/* A new test case named `name` whose every test runs between `setup` and
+ * `teardown` (a checked fixture: run in the test's own process). */
+static inline TCase *uc_check_tcase(const char *name, void (*setup)(void), void (*teardown)(void))
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    return tc;
+}
+
 #endif /* UC_CHECK_H */
