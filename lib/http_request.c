@@ -214,26 +214,35 @@ static enum MHD_Result take_body(struct http_conn *c, const char *data, size_t n
     return MHD_YES;
 }
 
-static int parse_json(struct http_conn *c)
+/* The raw body as a JSON object into req->body, or UC_EINVAL with `msg`. */
+static int body_json(struct uc_http_req *req, char *msg)
 {
-    if (c->req.raw_len == 0)
-        return fail(c, UC_EINVAL, NULL, NULL, "request body is empty; expected a JSON object");
+    if (req->raw_len == 0)
+        return uc_err_set(msg, UC_EINVAL, "request body is empty; expected a JSON object");
     json_error_t je;
-    json_t *j = json_loadb(c->req.raw_body, c->req.raw_len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(req->raw_body, req->raw_len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         char text[160];
         uc_err_sanitize(text, sizeof(text), je.text, 120);
-        return fail(c, UC_EINVAL, NULL, NULL,
-                    "request body is not valid JSON: %s (line %d, column %d)", text, je.line,
-                    je.column);
+        return uc_err_set(msg, UC_EINVAL, "request body is not valid JSON: %s (line %d, column %d)",
+                          text, je.line, je.column);
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        return fail(c, UC_EINVAL, NULL, NULL, "request body must be a JSON object");
+        return uc_err_set(msg, UC_EINVAL, "request body must be a JSON object");
     }
-    c->req.body = j;
+    req->body = j;
     return 0;
 }
+
+static int parse_json(struct http_conn *c)
+{
+    char msg[UC_ERR_LEN];
+    int rc = body_json(&c->req, msg);
+    return rc < 0 ? fail(c, rc, NULL, NULL, "%s", msg) : 0;
+}
+
+int uc_http_json_body(struct uc_http_req *req) { return req->body ? 0 : body_json(req, req->err); }
 
 static enum MHD_Result dispatch(struct http_conn *c)
 {

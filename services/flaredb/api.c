@@ -75,16 +75,18 @@ struct pending {
     bool with_index;
 };
 
-/* Answer with a command's result (stolen): its shared error, or 200. */
-static void reply_result(struct uc_http_req *req, json_t *res, uint64_t index, bool with_index)
+/* Answer with a command's result (borrowed): its shared error, or 200. */
+static void reply_result(struct uc_http_req *req, const struct flaredb_result *res, uint64_t index,
+                         bool with_index)
 {
-    json_t *e = json_object_get(res, "error");
     if (!res) {
         uc_http_error(req, UC_EINTERNAL, "entry %llu had been applied before it was proposed",
                       (unsigned long long)index);
         return;
     }
+    const json_t *e = flaredb_result_error(res);
     if (e) {
+        json_t *all = flaredb_result_json(res);
         int code = (int)json_integer_value(json_object_get(e, "code"));
         json_t *extra = json_deep_copy(e);
         if (extra) {
@@ -92,16 +94,19 @@ static void reply_result(struct uc_http_req *req, json_t *res, uint64_t index, b
             json_object_del(extra, "message");
         }
         flaredb_api_fail(req, code, json_string_value(json_object_get(e, "message")), extra,
-                         json_incref(json_object_get(res, "results")));
-        json_decref(res);
+                         json_incref(json_object_get(all, "results")));
+        json_decref(all);
         return;
     }
-    if (with_index && json_object_set_new(res, "index", json_integer((json_int_t)index)) < 0) {
-        json_decref(res);
+    size_t len = 0;
+    char *text = flaredb_result_text(res, index, with_index, &len);
+    if (!text) {
         uc_http_error(req, UC_ENOMEM, "out of memory (the write is applied)");
         return;
     }
-    flaredb_api_reply(req, 200, res);
+    if (uc_http_reply_data(req, 200, "application/json", text, len) < 0)
+        uc_warn("cannot send a reply");
+    uc_free(text);
 }
 
 static void committed(void *ctx, const struct uc_repl_done *d)
@@ -111,27 +116,39 @@ static void committed(void *ctx, const struct uc_repl_done *d)
         uc_replsvc_reply_error(p->s->rs, p->req, d);
     else
         reply_result(p->req, d->result, d->index, p->with_index);
+    flaredb_result_free(d->result); /* ours once committed */
     uc_free(p);
 }
 
-int flaredb_api_propose(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd,
-                        bool with_index)
+int flaredb_api_propose_entry(struct flaredb_server *s, struct uc_http_req *req, void *entry,
+                              size_t len, bool with_index)
 {
-    char *bytes = cmd ? uc_json_dumps(cmd) : NULL;
-    struct pending *p = bytes ? uc_malloc(sizeof(*p)) : NULL;
-    json_decref(cmd);
+    struct pending *p = uc_malloc(sizeof(*p));
     if (!p) {
-        uc_free(bytes);
+        uc_free(entry);
         return uc_err_set(req->err, UC_ENOMEM, "out of memory");
     }
     *p = (struct pending){.s = s, .req = req, .with_index = with_index};
-    int rc = flaredb_server_propose(s, bytes, strlen(bytes), committed, p, req->err);
-    uc_free(bytes);
+    int rc = flaredb_server_propose(s, entry, len, committed, p, req->err);
+    uc_free(entry);
     if (rc < 0) {
         uc_free(p);
         return rc;
     }
     return UC_HTTP_ASYNC;
+}
+
+int flaredb_api_propose(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd,
+                        bool with_index)
+{
+    void *entry = NULL;
+    size_t len = 0;
+    int rc = cmd ? flaredb_db_encode(cmd, &entry, &len, req->err)
+                 : uc_err_set(req->err, UC_ENOMEM, "out of memory");
+    json_decref(cmd);
+    if (rc < 0)
+        return rc;
+    return flaredb_api_propose_entry(s, req, entry, len, with_index);
 }
 
 int flaredb_api_submit(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd)
@@ -193,7 +210,7 @@ static void metrics(void *ctx, FILE *out)
 #define ANY UC_ROLE_ANY
 #define SYS UC_ROLE_SYSTEM_ADMIN
 static const struct uc_http_route routes[] = {
-    {"POST", "/api/v1/sql", flaredb_api_h_sql, JSON, ANY, 0},
+    {"POST", "/api/v1/sql", flaredb_api_h_sql, 0, ANY, 0}, /* reads its raw body */
     {"GET", "/api/v1/tables", flaredb_api_h_tables, 0, ANY, 0},
     {"GET", "/api/v1/kv/{ns}/{key}", flaredb_api_h_kv_get, 0, ANY, 0},
     {"PUT", "/api/v1/kv/{ns}/{key}", flaredb_api_h_kv_put, JSON, ANY, 0},

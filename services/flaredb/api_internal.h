@@ -49,6 +49,11 @@ UC_MUSTCHECK int flaredb_api_consistency(struct uc_http_req *req, const char *v,
 UC_MUSTCHECK int flaredb_api_propose(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd,
                                      bool with_index);
 
+/* Propose a log entry (`len` bytes at `entry`, stolen) and answer as
+ * flaredb_api_propose does. */
+UC_MUSTCHECK int flaredb_api_propose_entry(struct flaredb_server *s, struct uc_http_req *req,
+                                           void *entry, size_t len, bool with_index);
+
 /* flaredb_db_check `cmd` (stolen), then flaredb_api_propose it; a refused
  * command is answered at once (0). For KV and restriction commands. */
 UC_MUSTCHECK int flaredb_api_submit(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd);

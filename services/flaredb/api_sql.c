@@ -66,7 +66,7 @@ static void do_query(struct flaredb_server *s, struct uc_http_req *req, const js
 /* May the caller run a request of class `cls`? Writes need any token,
  * additive DDL the admin role in the token's project, destructive DDL the
  * system-admin role and "confirm_destructive": true. */
-static int authorize(struct uc_http_req *req, enum flaredb_db_class cls)
+static int authorize(struct uc_http_req *req, enum flaredb_db_class cls, bool confirmed)
 {
     char why[UC_ERR_LEN];
     if (cls == FLAREDB_DB_DDL_ADDITIVE && uc_auth_require(&req->auth, UC_ROLE_ADMIN, why) < 0)
@@ -79,7 +79,7 @@ static int authorize(struct uc_http_req *req, enum flaredb_db_class cls)
         return uc_err_set(req->err, UC_EFORBIDDEN,
                           "destructive DDL (DROP, ALTER TABLE RENAME or DROP COLUMN) needs the "
                           "system-admin role");
-    if (!uc_json_bool(req->body, "confirm_destructive", false))
+    if (!confirmed)
         return uc_err_set(req->err, UC_EINVAL,
                           "this request holds destructive DDL (DROP, ALTER TABLE RENAME or DROP "
                           "COLUMN); send \"confirm_destructive\": true to run it");
@@ -87,16 +87,16 @@ static int authorize(struct uc_http_req *req, enum flaredb_db_class cls)
 }
 
 /* Destructive DDL is logged before it is proposed: who, and what. */
-static void log_destructive(const struct uc_http_req *req)
+static void log_destructive(const struct uc_http_req *req, const struct flaredb_sql *q)
 {
-    const json_t *stmts = json_object_get(req->body, "statements");
     char sub[UC_AUTH_ID_LEN + 4], name[UC_AUTH_ID_LEN + 4], sql[SQL_SHOWN + 4];
     uc_err_sanitize(sub, sizeof(sub), req->auth.sub, UC_AUTH_ID_LEN);
     uc_err_sanitize(name, sizeof(name), req->auth.name, UC_AUTH_ID_LEN);
-    size_t n = json_array_size(stmts);
+    size_t n = flaredb_sql_count(q);
     for (size_t i = 0; i < n && i < LOGGED_STMTS; i++) {
-        const char *text = json_string_value(json_object_get(json_array_get(stmts, i), "sql"));
-        uc_err_sanitize(sql, sizeof(sql), text ? text : "", SQL_SHOWN);
+        size_t len;
+        const char *text = flaredb_sql_text(q, i, &len);
+        uc_err_sanitize(sql, sizeof(sql), text, len < SQL_SHOWN ? len : SQL_SHOWN);
         uc_log(UC_LOG_WARN, req->request_id, "destructive DDL by %s (%s): statements[%zu]: %s", sub,
                name, i, sql);
     }
@@ -105,32 +105,31 @@ static void log_destructive(const struct uc_http_req *req)
                name, n - LOGGED_STMTS);
 }
 
-static void count(struct flaredb_server *s, const struct uc_http_req *req,
-                  enum flaredb_db_class cls)
+static void count(struct flaredb_server *s, enum flaredb_db_class cls, size_t statements)
 {
     atomic_fetch_add(&s->sql_requests[cls], 1);
-    atomic_fetch_add(&s->statements[cls],
-                     json_array_size(json_object_get(req->body, "statements")));
+    atomic_fetch_add(&s->statements[cls], statements);
 }
 
-/* Authorise, then propose `cmd` (stolen) with the class it may run at. */
-static int propose_write(struct flaredb_server *s, struct uc_http_req *req, json_t *cmd,
-                         enum flaredb_db_class cls)
+/* Authorise, then propose `q` (freed here) to run at class `cls`. */
+static int propose_write(struct flaredb_server *s, struct uc_http_req *req, struct flaredb_sql *q,
+                         enum flaredb_db_class cls, bool confirmed)
 {
-    int rc = authorize(req, cls);
+    void *entry = NULL;
+    size_t len = 0;
+    int rc = authorize(req, cls, confirmed);
     if (rc < 0) {
-        json_decref(cmd);
+        flaredb_sql_free(q);
         return flaredb_api_refuse(s, req, rc);
     }
-    if (json_object_set_new(cmd, "allow", json_string(flaredb_db_class_name(cls))) < 0 ||
-        json_object_set_new(cmd, "max_steps", json_integer(s->max_steps)) < 0) {
-        json_decref(cmd);
-        return uc_err_set(req->err, UC_ENOMEM, "out of memory");
-    }
     if (cls == FLAREDB_DB_DDL_DESTRUCTIVE)
-        log_destructive(req);
-    count(s, req, cls);
-    return flaredb_api_propose(s, req, cmd, true);
+        log_destructive(req, q);
+    count(s, cls, flaredb_sql_count(q));
+    rc = flaredb_sql_encode(q, cls, s->max_steps, &entry, &len, req->err);
+    flaredb_sql_free(q);
+    if (rc < 0)
+        return rc;
+    return flaredb_api_propose_entry(s, req, entry, len, true);
 }
 
 /* True while this member is the raft leader. */
@@ -141,47 +140,105 @@ static bool leads(struct flaredb_server *s)
     return st.role == UC_REPL_LEADER;
 }
 
+/* The request, read straight from the body when it has the usual shape,
+ * else parsed as JSON and checked field by field (whose errors the client
+ * then gets). *q is the caller's to free, also after a failure. */
+static int read_request(struct uc_http_req *req, struct flaredb_sql **q,
+                        struct flaredb_sql_body *top)
+{
+    int rc = flaredb_sql_parse_fast(req->raw_body, req->raw_len, q, top);
+    if (rc != FLAREDB_SQL_GENERAL)
+        return rc < 0 ? uc_err_set(req->err, rc, "out of memory") : 0;
+    if ((rc = uc_http_json_body(req)) < 0 ||
+        (rc = uc_json_validate(req->body, sql_fields, req->err)) < 0)
+        return rc;
+    *top = (struct flaredb_sql_body){.transaction = uc_json_bool(req->body, "transaction", true),
+                                     .confirm_destructive =
+                                         uc_json_bool(req->body, "confirm_destructive", false),
+                                     .consistency = uc_json_str(req->body, "consistency", NULL)};
+    json_t *cmd =
+        json_pack("{sssOsb}", "op", "sql", "statements", json_object_get(req->body, "statements"),
+                  "transaction", top->transaction);
+    rc = cmd ? flaredb_sql_from_json(cmd, q, req->err)
+             : uc_err_set(req->err, UC_ENOMEM, "out of memory");
+    json_decref(cmd);
+    return rc;
+}
+
+/* A read-only request goes the JSON way of reads (one statement, as a
+ * rule: small). */
+static int read_only(struct flaredb_server *s, struct uc_http_req *req, bool lin)
+{
+    json_t *cmd = NULL;
+    int rc = uc_http_json_body(req);
+    if (rc == 0)
+        rc = build_cmd(s, req, &cmd);
+    if (rc < 0)
+        return rc;
+    count(s, FLAREDB_DB_READ, json_array_size(json_object_get(cmd, "statements")));
+    return flaredb_server_read(s, req, do_query, cmd, lin);
+}
+
+/* Check `q` (with the caller's restrictions) into *cls. */
+static int check(struct flaredb_server *s, struct uc_http_req *req, struct flaredb_sql *q,
+                 enum flaredb_db_class *cls)
+{
+    json_t *hidden = NULL;
+    struct flaredb_db_verdict v = {0};
+    int rc = flaredb_server_hidden(s, &req->auth, &hidden, req->err);
+    if (rc < 0)
+        return rc;
+    flaredb_sql_restrict(q, hidden);
+    rc = flaredb_db_check_sql(s->db, q, &v, req->err);
+    flaredb_sql_restrict(q, NULL);
+    json_decref(hidden);
+    *cls = v.cls;
+    flaredb_db_verdict_clear(&v);
+    return rc;
+}
+
 int flaredb_api_h_sql(struct uc_http_req *req, void *ctx)
 {
     struct flaredb_server *s = ctx;
-    struct flaredb_db_verdict v = {0};
-    bool lin;
-    json_t *cmd = NULL;
-    int rc = uc_json_validate(req->body, sql_fields, req->err);
+    struct flaredb_sql *q = NULL;
+    struct flaredb_sql_body top;
+    enum flaredb_db_class cls = FLAREDB_DB_READ;
+    bool lin = true;
+    int rc = read_request(req, &q, &top);
     if (rc == 0)
-        rc = flaredb_api_consistency(req, uc_json_str(req->body, "consistency", NULL), &lin);
-    if (rc < 0)
+        rc = flaredb_api_consistency(req, top.consistency, &lin);
+    if (rc < 0) {
+        flaredb_sql_free(q);
         return flaredb_api_refuse(s, req, rc);
-    if (lin && uc_replsvc_forward(s->rs, req))
+    }
+    if (lin && uc_replsvc_forward(s->rs, req)) {
+        flaredb_sql_free(q);
         return 0;
-    if ((rc = build_cmd(s, req, &cmd)) < 0)
-        return rc;
-    rc = flaredb_db_check(s->db, cmd, &v, req->err);
-    enum flaredb_db_class cls = v.cls;
-    flaredb_db_verdict_clear(&v);
+    }
+    rc = check(s, req, q, &cls);
     if (rc < 0 && lin && !leads(s)) {
         /* A cut-off member checks against a schema that may be stale: a
          * table created since would look missing. Only the leader's verdict
          * counts, so answer as for any request that needs it. */
-        json_decref(cmd);
+        flaredb_sql_free(q);
         struct uc_repl_done d = {.status = UC_EUNAVAIL,
                                  .msg = "this member is not the leader and cannot reach it"};
         uc_replsvc_reply_error(s->rs, req, &d);
         return 0;
     }
     if (rc < 0) {
-        json_decref(cmd);
+        flaredb_sql_free(q);
         return flaredb_api_refuse(s, req, rc);
     }
     if (cls == FLAREDB_DB_READ) {
-        count(s, req, cls);
-        return flaredb_server_read(s, req, do_query, cmd, lin);
+        flaredb_sql_free(q);
+        return read_only(s, req, lin);
     }
     if (!lin && uc_replsvc_forward(s->rs, req)) { /* a write asked for "serializable" */
-        json_decref(cmd);
+        flaredb_sql_free(q);
         return 0;
     }
-    return propose_write(s, req, cmd, cls);
+    return propose_write(s, req, q, cls, top.confirm_destructive);
 }
 
 /* ---- tables ------------------------------------------------------------------------ */

@@ -111,20 +111,50 @@ void flaredb_db_verdict_clear(struct flaredb_db_verdict *v);
  * "ddl_destructive"); never NULL. */
 const char *flaredb_db_class_name(enum flaredb_db_class cls);
 
-/* Apply log entry `index` (`len` bytes of JSON at `cmd`, borrowed) in one
- * SQLite transaction that also records `index` as applied. Entries at or
- * below the applied index are skipped (0, *result NULL): after a restart raft
- * replays entries the file already holds. Otherwise *result is a new JSON
- * object the caller releases: the answer ({"results":[...]} for SQL, see the
- * doc for KV), or, when the command failed for a reason every member shares
- * (malformed, a statement SQLite refuses, a failed compare), an object with
- * "error": {"code": <UC_E* int>, "message": "...", ...}: nothing of the
- * command changed, but the entry counts as applied.
+/* Apply log entry `index` (`len` bytes at `cmd`, borrowed: a JSON command,
+ * or the binary form flaredb_db_encode gives an "sql" one) in one SQLite
+ * transaction that also records `index` as applied. Entries at or below the
+ * applied index are skipped (0, *result NULL): after a restart raft replays
+ * entries the file already holds. Otherwise *result is a new result the
+ * caller frees with flaredb_result_free: the answer ({"results":[...]} for
+ * SQL, see the doc for KV), or, when the command failed for a reason every
+ * member shares (malformed, a statement SQLite refuses, a failed compare), an
+ * answer with "error": {"code": <UC_E* int>, "message": "...", ...}: nothing
+ * of the command changed, but the entry counts as applied.
  * Errors: UC_EIO, UC_EUNAVAIL, UC_ENOMEM: a local failure (disk,
  * memory, a lock held by another process); nothing changed, not even the
  * applied index, and *result is untouched. */
+struct flaredb_result;
+UC_MUSTCHECK int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len,
+                                         uint64_t index, struct flaredb_result **result);
+
+/* flaredb_db_apply_result with the answer as a new JSON object (*result,
+ * released by the caller; NULL for a skipped entry). Errors: as
+ * flaredb_db_apply_result, and UC_ENOMEM when the entry was applied but
+ * memory for its answer ran out. For tests and tools. */
 UC_MUSTCHECK int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len,
                                   uint64_t index, json_t **result);
+
+/* Release a result; NULL is a no-op. */
+void flaredb_result_free(struct flaredb_result *r);
+/* The "error" object of a shared failure (borrowed), or NULL. */
+const json_t *flaredb_result_error(const struct flaredb_result *r);
+/* The whole answer as a new JSON object; NULL on ENOMEM. */
+json_t *flaredb_result_json(const struct flaredb_result *r);
+/* A successful answer as compact JSON text, with "index": `index` added
+ * when `with_index`: a new NUL-terminated string of *len bytes (uc_free);
+ * NULL on ENOMEM. Writes the statements' answers without building them as
+ * JSON first. */
+char *flaredb_result_text(const struct flaredb_result *r, uint64_t index, bool with_index,
+                          size_t *len);
+
+/* The log entry for a checked command (borrowed): an "sql" command in a
+ * compact binary form (each distinct statement text once, typed
+ * parameters; docs/api/flaredb.md "State machine"), any other command as
+ * compact JSON. *buf (uc_free) holds *len bytes.
+ * Errors: UC_EINVAL (a malformed command), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_encode(const json_t *cmd, void **buf, size_t *len,
+                                   char err[UC_ERR_LEN]);
 
 /* Run a read-only SQL request (`req` borrowed: a "sql" command object, with
  * or without "op") on a read connection, all statements in one read
@@ -209,8 +239,55 @@ UC_MUSTCHECK int flaredb_db_acl_list(struct flaredb_db *db, json_t **out, char e
  * was is current while the value stays the same. */
 uint64_t flaredb_db_acl_generation(struct flaredb_db *db);
 
-/* The state machine for uc_repl_create: apply is flaredb_db_apply (results
- * are json_t *, released by free_result with json_decref), snapshot is
+/* ---- parsed SQL requests -------------------------------------------------- */
+
+/* A POST /api/v1/sql request read once and kept flat: its statements, texts
+ * and typed parameters, then checked and encoded without JSON in between.
+ * Not thread-safe; one request, one thread at a time. */
+struct flaredb_sql;
+
+/* The top-level fields of a request body besides "statements". */
+struct flaredb_sql_body {
+    bool transaction;         /* default true */
+    bool confirm_destructive; /* default false */
+    const char *consistency;  /* NULL when absent; borrowed from the flaredb_sql */
+};
+
+#define FLAREDB_SQL_GENERAL 1 /* flaredb_sql_parse_fast: not the usual shape */
+
+/* Read a request body (`len` bytes, borrowed) of the usual shape straight
+ * into *out (flaredb_sql_free) and *top. Returns 0, UC_ENOMEM, or
+ * FLAREDB_SQL_GENERAL for anything else (blobs, unknown or repeated keys,
+ * any malformed body): parse it as JSON and use flaredb_sql_from_json,
+ * whose errors are the ones a client sees. */
+UC_MUSTCHECK int flaredb_sql_parse_fast(const char *body, size_t len, struct flaredb_sql **out,
+                                        struct flaredb_sql_body *top);
+
+/* The request of an "sql" command `cmd` (borrowed; *out keeps a reference).
+ * Errors: UC_EINVAL naming the field, UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_sql_from_json(const json_t *cmd, struct flaredb_sql **out,
+                                       char err[UC_ERR_LEN]);
+void flaredb_sql_free(struct flaredb_sql *q);
+size_t flaredb_sql_count(const struct flaredb_sql *q);
+/* Statement i's text (not NUL-terminated in every case) and length. */
+const char *flaredb_sql_text(const struct flaredb_sql *q, size_t i, size_t *len);
+/* Tables the request may not reach (JSON array of names, borrowed; it must
+ * outlive q), as a command's "hidden". */
+void flaredb_sql_restrict(struct flaredb_sql *q, const json_t *hidden);
+
+/* flaredb_db_check for a parsed request. */
+UC_MUSTCHECK int flaredb_db_check_sql(struct flaredb_db *db, const struct flaredb_sql *q,
+                                      struct flaredb_db_verdict *out, char err[UC_ERR_LEN]);
+
+/* The log entry of a checked write: q run at class `allow` with a budget
+ * of `max_steps` VM steps per statement (flaredb_db_encode's binary form).
+ * Errors: as flaredb_db_encode. */
+UC_MUSTCHECK int flaredb_sql_encode(const struct flaredb_sql *q, enum flaredb_db_class allow,
+                                    int64_t max_steps, void **buf, size_t *len,
+                                    char err[UC_ERR_LEN]);
+
+/* The state machine for uc_repl_create: apply is flaredb_db_apply_result
+ * (results are struct flaredb_result *, released by free_result), snapshot is
  * flaredb_db_snapshot (and the split one above for raft's own), restore is flaredb_db_restore
  * except that a snapshot at or below the applied index is a no-op (the file already holds that
  * state plus later committed entries). Failures are logged. `db` is

@@ -67,9 +67,36 @@ static int parse_entry(const void *cmd, size_t len, json_t **out, char *msg)
                       why);
 }
 
-/* The command's answer, or a shared error for a malformed one. */
-static int dispatch(struct flaredb_db *db, const void *cmd, size_t len, json_t **result, char *err)
+/* `res` becomes the shared error `msg` (code rc); 0, or a local UC_ENOMEM. */
+static int shared_error(struct flaredb_result *res, int rc, const char *msg, char *err)
 {
+    res->json = flaredb_db_error_json(rc, msg, NULL);
+    return res->json ? 0 : uc_err_set(err, UC_ENOMEM, "out of memory");
+}
+
+/* An "sql" request from a JSON entry (`j`, NULL for a binary one). */
+static int apply_sql(struct flaredb_db *db, const json_t *j, const void *cmd, size_t len,
+                     struct flaredb_result *res, char *err)
+{
+    struct sql_req req;
+    char msg[UC_ERR_LEN];
+    int rc = j ? flaredb_db_sql_parse(j, &req, msg) : flaredb_db_entry_decode(cmd, len, &req, msg);
+    if (rc == UC_ENOMEM)
+        rc = uc_err_set(err, rc, "%s", msg);
+    else if (rc < 0)
+        rc = shared_error(res, rc, msg, err);
+    else
+        rc = flaredb_db_sql_apply(db, &req, res, err);
+    flaredb_db_sql_clear(&req);
+    return rc;
+}
+
+/* The command's answer into `res`, or a shared error for a malformed one. */
+static int dispatch(struct flaredb_db *db, const void *cmd, size_t len, struct flaredb_result *res,
+                    char *err)
+{
+    if (flaredb_db_entry_binary(cmd, len))
+        return apply_sql(db, NULL, cmd, len, res, err);
     json_t *j = NULL;
     char msg[UC_ERR_LEN];
     int rc = parse_entry(cmd, len, &j, msg);
@@ -77,15 +104,13 @@ static int dispatch(struct flaredb_db *db, const void *cmd, size_t len, json_t *
         return uc_err_set(err, rc, "%s", msg);
     const char *op = rc == 0 ? json_string_value(json_object_get(j, "op")) : NULL;
     if (rc == 0 && op && strcmp(op, "sql") == 0)
-        rc = flaredb_db_sql_apply(db, j, result, err);
+        rc = apply_sql(db, j, NULL, 0, res, err);
     else if (rc == 0 && flaredb_db_kv_op(op))
-        rc = flaredb_db_kv_apply(db, j, result, err);
+        rc = flaredb_db_kv_apply(db, j, &res->json, err);
     else if (rc == 0 && flaredb_db_acl_op(op))
-        rc = flaredb_db_acl_apply(db, j, result, err);
-    else if ((*result = flaredb_db_error_json(UC_EINVAL, rc < 0 ? msg : "unknown op", NULL)))
-        rc = 0;
+        rc = flaredb_db_acl_apply(db, j, &res->json, err);
     else
-        rc = uc_err_set(err, UC_ENOMEM, "out of memory");
+        rc = shared_error(res, UC_EINVAL, rc < 0 ? msg : "unknown op", err);
     json_decref(j);
     return rc;
 }
@@ -106,11 +131,10 @@ static void rollback(struct flaredb_db *db)
         uc_error("flaredb: rolling back an entry: %s", ignored);
 }
 
-int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
-                     json_t **result)
+int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
+                            struct flaredb_result **result)
 {
     char err[UC_ERR_LEN] = "";
-    json_t *res = NULL;
     if (index <= flaredb_db_applied(db)) {
         *result = NULL;
         return 0;
@@ -120,11 +144,16 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
                  (unsigned long long)index);
         return UC_EUNAVAIL;
     }
+    struct flaredb_result *res = flaredb_result_new();
+    if (!res) {
+        uc_error("flaredb: entry %llu not applied: out of memory", (unsigned long long)index);
+        return UC_ENOMEM;
+    }
     db->acl_changed = false;
     db->schema_changed = false;
     int rc = flaredb_db_wstep(db, W_BEGIN, err);
     if (rc == 0)
-        rc = dispatch(db, cmd, len, &res, err);
+        rc = dispatch(db, cmd, len, res, err);
     if (rc == 0)
         rc = record_index(db, index, err);
     if (rc == 0)
@@ -133,7 +162,7 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
         flaredb_cache_rules_keep(&db->wcache);
     if (rc < 0) {
         rollback(db);
-        json_decref(res);
+        flaredb_result_free(res);
         uc_error("flaredb: entry %llu not applied: %s", (unsigned long long)index, err);
         return rc;
     }
@@ -144,12 +173,28 @@ int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_
     return 0;
 }
 
+int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
+                     json_t **result)
+{
+    struct flaredb_result *res = NULL;
+    int rc = flaredb_db_apply_result(db, cmd, len, index, &res);
+    if (rc < 0)
+        return rc;
+    json_t *j = res ? flaredb_result_json(res) : NULL;
+    bool lost = res && !j;
+    flaredb_result_free(res);
+    if (lost) /* applied, but its answer is lost */
+        return UC_ENOMEM;
+    *result = j;
+    return 0;
+}
+
 /* ---- the uc_repl state machine ------------------------------------------------- */
 
 static int sm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, void **result)
 {
-    json_t *res = NULL;
-    int rc = flaredb_db_apply(ctx, cmd, len, index, &res);
+    struct flaredb_result *res = NULL;
+    int rc = flaredb_db_apply_result(ctx, cmd, len, index, &res);
     if (rc == 0)
         *result = res;
     return rc;
@@ -215,7 +260,7 @@ static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
 static void sm_free_result(void *ctx, void *result)
 {
     (void)ctx;
-    json_decref(result);
+    flaredb_result_free(result);
 }
 
 struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db)

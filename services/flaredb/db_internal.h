@@ -168,20 +168,74 @@ void flaredb_db_readers_resume(struct flaredb_db *db, bool broken);
 
 /* ---- statements (db_stmt.c) -------------------------------------------- */
 
-/* A "sql" command or read request, validated; `stmts` is borrowed from it. */
+/* One parameter, in SQLite's terms. Text and blob bytes are borrowed from
+ * the command (a JSON string, the binary entry) or owned by the request (a
+ * decoded blob); they outlive every statement bound to them. */
+struct sql_param {
+    int type; /* SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB, _NULL, or PARAM_BAD* */
+    int64_t i;
+    double d;
+    const void *p;
+    size_t n;
+};
+#define PARAM_BAD (-1)      /* a JSON value of no SQL type: refused at bind */
+#define PARAM_BAD_BLOB (-2) /* {"blob": ...} that is not base64url: refused at bind */
+
+struct sql_stmt {
+    const char *sql; /* not NUL-terminated in a binary entry */
+    size_t len;
+    size_t np;
+    struct sql_param *params;
+};
+
+/* A "sql" command or read request, validated and flattened, whether it came
+ * as JSON (flaredb_db_sql_parse; borrows from the JSON) or as a binary log
+ * entry (flaredb_db_entry_decode; borrows from the entry's bytes). Release
+ * with flaredb_db_sql_clear. */
 struct sql_req {
-    const json_t *stmts;
+    struct sql_stmt *stmts; /* owned */
+    size_t n;
     bool tx;                     /* "transaction", default true */
     enum flaredb_db_class allow; /* "allow", default FLAREDB_DB_WRITE */
     int64_t max_steps;           /* "max_steps", default FLAREDB_DB_DEFAULT_STEPS */
     const json_t *hidden;        /* "hidden": table names out of reach; NULL none */
+    json_t *own_hidden;          /* the same when the request owns it */
+    struct sql_param *pool;      /* owned: every statement's params */
+    void **blobs;                /* owned: decoded blobs */
+    size_t nblobs;
 };
 
-/* Validate `cmd` into *req. Errors: UC_EINVAL naming the field. */
+/* What struct flaredb_sql (db.h) is: a request and, for one read by
+ * flaredb_sql_parse_fast, the arena its strings live in. */
+struct flaredb_sql {
+    struct sql_req req;
+    char *arena;  /* owned; NULL when the strings belong to `json` */
+    json_t *json; /* owned reference to the JSON command, when read from one */
+};
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as
+ * jansson demands of strings. */
+bool flaredb_db_utf8_ok(const unsigned char *s, size_t n);
+
+/* Validate `cmd` into *req (cleared by the caller, also after a failure).
+ * Errors: UC_EINVAL naming the field, UC_ENOMEM. */
 UC_MUSTCHECK int flaredb_db_sql_parse(const json_t *cmd, struct sql_req *req, char *err);
-/* statements[si]'s SQL text and length (validated by flaredb_db_sql_parse). */
+void flaredb_db_sql_clear(struct sql_req *req);
+/* statements[si]'s SQL text and length. */
 const char *flaredb_db_sql_text(const struct sql_req *req, size_t si, size_t *len);
-const json_t *flaredb_db_sql_params(const struct sql_req *req, size_t si);
+
+/* ---- binary entries (db_entry.c) ------------------------------------------ */
+
+/* True when the entry is binary (its first byte can start no JSON text). */
+bool flaredb_db_entry_binary(const void *p, size_t n);
+/* Encode a validated request as a binary "sql" entry: *buf (uc_free) of *len
+ * bytes. Errors: UC_EINVAL (a parameter of no SQL type), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_entry_encode(const struct sql_req *req, void **buf, size_t *len,
+                                         char *err);
+/* Decode a binary "sql" entry into *req (cleared by the caller, also after a
+ * failure); req borrows from the entry. Errors: UC_EINVAL (malformed; the
+ * same bytes fail the same way on every member), UC_ENOMEM. */
+UC_MUSTCHECK int flaredb_db_entry_decode(const void *p, size_t n, struct sql_req *req, char *err);
 
 /* How a statement failed: `local` for this member's trouble (memory, disk)
  * rather than the statement's. */
@@ -220,6 +274,48 @@ UC_MUSTCHECK int flaredb_db_stmt_collect(struct fconn *c, sqlite3_stmt *st, size
                                          size_t max_rows, json_t **res, struct stmt_fail *f,
                                          char *err);
 
+/* Step a statement that has no result columns to its end: *changes and
+ * *last_id as in flaredb_db_stmt_collect's answer, without building it.
+ * Errors: as flaredb_db_stmt_collect. */
+UC_MUSTCHECK int flaredb_db_stmt_exec(struct fconn *c, sqlite3_stmt *st, size_t si,
+                                      int64_t *changes, int64_t *last_id, struct stmt_fail *f,
+                                      char *err);
+
+/* ---- results (db_result.c) ------------------------------------------------- */
+
+/* One SQL statement's answer: a result object when it has columns, else
+ * just its two numbers. */
+struct res_stmt {
+    json_t *full; /* owned; NULL: {"columns":[],...} with the numbers below */
+    int64_t changes, last_id;
+};
+
+struct flaredb_result {
+    json_t *json;       /* owned: a KV or restriction answer, or a shared error */
+    struct res_stmt *r; /* SQL: each statement's answer, in order */
+    size_t n, cap;
+};
+
+/* A new empty result; NULL on ENOMEM. */
+struct flaredb_result *flaredb_result_new(void);
+/* Append a statement's answer (`full` stolen, may be NULL). Errors: UC_ENOMEM
+ * (`full` released). */
+UC_MUSTCHECK int flaredb_result_add(struct flaredb_result *r, json_t *full, int64_t changes,
+                                    int64_t last_id);
+/* The statements' answers so far as a new JSON array; NULL on ENOMEM. */
+json_t *flaredb_result_array(const struct flaredb_result *r);
+/* Forget the statements' answers. */
+void flaredb_result_reset(struct flaredb_result *r);
+
+/* A growing byte buffer, kept NUL-terminated; `failed` once memory ran out
+ * (later puts are then no-ops). p is uc_free'd by its owner. */
+struct fbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+void flaredb_buf_put(struct fbuf *b, const void *s, size_t n);
+
 /* ---- JSON helpers (db_stmt.c) -------------------------------------------- */
 
 /* {"error":{"code":code,"message":msg}} plus `extra` fields (stolen, may be
@@ -234,10 +330,10 @@ json_t *flaredb_db_b64(const void *p, size_t n);
 
 UC_MUSTCHECK int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd,
                                       struct flaredb_db_verdict *out, char *err);
-/* Apply a "sql" command inside the open transaction: 0 with *result set (an
- * answer or a shared error), or a local failure. */
-UC_MUSTCHECK int flaredb_db_sql_apply(struct flaredb_db *db, const json_t *cmd, json_t **result,
-                                      char *err);
+/* Apply a "sql" request inside the open transaction: 0 with `res` holding
+ * the answer (or res->json a shared error), or a local failure. */
+UC_MUSTCHECK int flaredb_db_sql_apply(struct flaredb_db *db, const struct sql_req *req,
+                                      struct flaredb_result *res, char *err);
 /* A listing: the rows of the query `sql`, read on a reader connection in
  * one read transaction with authorization off, each appended to an array
  * by add (which fails only for memory); *out = {"<key>": [...]}. `what`

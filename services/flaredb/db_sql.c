@@ -58,7 +58,7 @@ static int check_all(struct fconn *c, const struct sql_req *req, json_t *tables,
     struct check_state cs = {.cls = FLAREDB_DB_READ, .nondet_at = -1};
     struct stmt_cache sc = {0};
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < json_array_size(req->stmts); i++)
+    for (size_t i = 0; rc == 0 && i < req->n; i++)
         rc = check_stmt(c, &sc, req, i, tables, &cs, err);
     flaredb_cache_clear(&sc);
     if (rc == 0 && cs.nondet_at >= 0 && cs.cls > FLAREDB_DB_READ)
@@ -67,21 +67,17 @@ static int check_all(struct fconn *c, const struct sql_req *req, json_t *tables,
     return rc;
 }
 
-int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd, struct flaredb_db_verdict *out,
-                         char *err)
+int flaredb_db_check_sql(struct flaredb_db *db, const struct flaredb_sql *q,
+                         struct flaredb_db_verdict *out, char err[UC_ERR_LEN])
 {
-    struct sql_req req;
-    int rc = flaredb_db_sql_parse(cmd, &req, err);
-    if (rc < 0)
-        return rc;
     json_t *tables = json_array();
     if (!tables)
         return uc_err_set(err, UC_ENOMEM, "out of memory");
     struct fconn *c;
-    rc = flaredb_db_reader_get(db, &c, err);
     enum flaredb_db_class cls = FLAREDB_DB_READ;
+    int rc = flaredb_db_reader_get(db, &c, err);
     if (rc == 0) {
-        rc = check_all(c, &req, tables, &cls, err);
+        rc = check_all(c, &q->req, tables, &cls, err);
         flaredb_db_reader_put(db, c);
     }
     if (rc < 0) {
@@ -90,6 +86,17 @@ int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd, struct flared
     }
     *out = (struct flaredb_db_verdict){.cls = cls, .tables = tables};
     return 0;
+}
+
+int flaredb_db_sql_check(struct flaredb_db *db, const json_t *cmd, struct flaredb_db_verdict *out,
+                         char *err)
+{
+    struct flaredb_sql *q = NULL;
+    int rc = flaredb_sql_from_json(cmd, &q, err);
+    if (rc == 0)
+        rc = flaredb_db_check_sql(db, q, out, err);
+    flaredb_sql_free(q);
+    return rc;
 }
 
 /* ---- apply ----------------------------------------------------------------------- */
@@ -142,13 +149,15 @@ static int check_defaults(struct flaredb_db *db, const char *table, size_t si, c
     return out;
 }
 
-/* Runs statements[si] on the writer into *res. */
-static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t si, json_t **res,
-                      struct stmt_fail *f, char *err)
+/* Runs statements[si] on the writer, adding its answer to `res`. */
+static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t si,
+                      struct flaredb_result *res, struct stmt_fail *f, char *err)
 {
     struct fconn *c = &db->w;
     sqlite3_stmt *st = NULL;
     bool cached;
+    json_t *full = NULL;
+    int64_t changes = 0, last_id = 0;
     int rc = flaredb_db_stmt_get(c, &db->wcache, AZ_WRITE, req, si, NULL, &st, &cached, f, err);
     if (rc < 0)
         return rc;
@@ -163,7 +172,10 @@ static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t s
         rc = flaredb_db_stmt_bind(c, st, req, si, f, err);
     if (rc == 0) {
         c->max_ticks = (req->max_steps + PROGRESS_OPS - 1) / PROGRESS_OPS;
-        rc = flaredb_db_stmt_collect(c, st, si, FLAREDB_DB_APPLY_MAX_ROWS, res, f, err);
+        if (sqlite3_column_count(st) == 0)
+            rc = flaredb_db_stmt_exec(c, st, si, &changes, &last_id, f, err);
+        else
+            rc = flaredb_db_stmt_collect(c, st, si, FLAREDB_DB_APPLY_MAX_ROWS, &full, f, err);
         c->max_ticks = 0;
     }
     char created[sizeof(c->az.created)];
@@ -175,32 +187,38 @@ static int apply_stmt(struct flaredb_db *db, const struct sql_req *req, size_t s
         db->schema_changed = true;
     }
     if (rc == 0 && cls == FLAREDB_DB_DDL_ADDITIVE && created[0] &&
-        (rc = check_defaults(db, created, si, err)) < 0) {
+        (rc = check_defaults(db, created, si, err)) < 0)
         f->local = rc == UC_ENOMEM || rc == UC_EIO || rc == UC_EUNAVAIL;
-        json_decref(*res);
+    if (rc < 0) {
+        json_decref(full);
+        return rc;
     }
-    return rc;
+    if (flaredb_result_add(res, full, changes, last_id) < 0) {
+        f->local = true;
+        return uc_err_set(err, UC_ENOMEM, "out of memory building a result");
+    }
+    return 0;
 }
 
 /* The shared-failure answer: the error, naming the statement, plus (when
  * statements commit one by one) the results of those that did. */
-static json_t *failure(int code, const char *msg, size_t si, json_t *done)
+static json_t *failure(int code, const char *msg, size_t si, const struct flaredb_result *done)
 {
     json_t *extra = json_pack("{sI}", "statement", (json_int_t)si);
     json_t *e = extra ? flaredb_db_error_json(code, msg, extra) : NULL;
-    if (e && done && flaredb_db_set(e, "results", json_incref(done)) < 0) {
+    if (e && done && flaredb_db_set(e, "results", flaredb_result_array(done)) < 0) {
         json_decref(e);
         e = NULL;
     }
     return e;
 }
 
-/* Undoes statement si after a shared failure and builds the answer. A
+/* Undoes statement si after a shared failure and makes `res` the answer. A
  * statement with OR ROLLBACK (or a trigger's RAISE(ROLLBACK)) has already
  * ended the whole transaction, the same way on every member: the entry then
  * starts again as a no-op, so the applied index still commits. */
 static int shared_failure(struct flaredb_db *db, const struct sql_req *req, int code,
-                          const char *msg, size_t si, json_t *results, json_t **result, char *err)
+                          const char *msg, size_t si, struct flaredb_result *res, char *err)
 {
     bool ended = sqlite3_get_autocommit(db->w.h);
     int rc;
@@ -213,60 +231,43 @@ static int shared_failure(struct flaredb_db *db, const struct sql_req *req, int 
         if (rc == 0 && !req->tx)
             rc = flaredb_db_wstep(db, W_STMT_RELEASE, err);
     }
-    json_t *r = rc == 0 ? failure(code, msg, si, req->tx || ended ? NULL : results) : NULL;
+    json_t *r = rc == 0 ? failure(code, msg, si, req->tx || ended ? NULL : res) : NULL;
     if (rc == 0 && !r)
         rc = uc_err_set(err, UC_ENOMEM, "out of memory");
-    *result = r;
+    flaredb_result_reset(res);
+    res->json = r;
     return rc;
 }
 
-/* Runs the statements; *result is set on success and on a shared failure. */
-static int apply_all(struct flaredb_db *db, const struct sql_req *req, json_t *results,
-                     json_t **result, char *err)
+/* Runs the statements into `res` (the answer, or a shared failure). */
+static int apply_all(struct flaredb_db *db, const struct sql_req *req, struct flaredb_result *res,
+                     char *err)
 {
-    for (size_t i = 0; i < json_array_size(req->stmts); i++) {
-        json_t *res = NULL;
+    for (size_t i = 0; i < req->n; i++) {
         struct stmt_fail f = {0};
         char msg[UC_ERR_LEN] = "";
         int rc = req->tx ? 0 : flaredb_db_wstep(db, W_STMT_SP, err);
         if (rc < 0)
             return rc;
-        rc = apply_stmt(db, req, i, &res, &f, msg);
+        rc = apply_stmt(db, req, i, res, &f, msg);
         if (rc < 0 && f.local)
             return uc_err_set(err, rc, "%s", msg);
         if (rc < 0)
-            return shared_failure(db, req, rc, msg, i, results, result, err);
-        if (json_array_append_new(results, res) < 0)
-            return uc_err_set(err, UC_ENOMEM, "out of memory");
+            return shared_failure(db, req, rc, msg, i, res, err);
         if (!req->tx && (rc = flaredb_db_wstep(db, W_STMT_RELEASE, err)) < 0)
             return rc;
     }
-    *result = json_pack("{sO}", "results", results);
-    return *result ? 0 : uc_err_set(err, UC_ENOMEM, "out of memory");
+    return 0;
 }
 
-int flaredb_db_sql_apply(struct flaredb_db *db, const json_t *cmd, json_t **result, char *err)
+int flaredb_db_sql_apply(struct flaredb_db *db, const struct sql_req *req,
+                         struct flaredb_result *res, char *err)
 {
-    struct sql_req req;
-    char msg[UC_ERR_LEN];
-    int rc = flaredb_db_sql_parse(cmd, &req, msg);
-    if (rc == UC_ENOMEM)
-        return uc_err_set(err, rc, "%s", msg);
-    if (rc < 0) {
-        *result = flaredb_db_error_json(rc, msg, NULL);
-        return *result ? 0 : uc_err_set(err, UC_ENOMEM, "out of memory");
-    }
-    json_t *results = json_array();
-    if (!results)
-        return uc_err_set(err, UC_ENOMEM, "out of memory");
-    rc = flaredb_db_wstep(db, W_ENTRY_SP, err);
+    int rc = flaredb_db_wstep(db, W_ENTRY_SP, err);
     if (rc == 0)
-        rc = apply_all(db, &req, results, result, err);
-    json_decref(results);
-    if (rc == 0 && (rc = flaredb_db_wstep(db, W_ENTRY_RELEASE, err)) < 0) {
-        json_decref(*result);
-        *result = NULL;
-    }
+        rc = apply_all(db, req, res, err);
+    if (rc == 0)
+        rc = flaredb_db_wstep(db, W_ENTRY_RELEASE, err);
     return rc;
 }
 
@@ -297,20 +298,18 @@ int flaredb_db_query(struct flaredb_db *db, const json_t *req, json_t **out, cha
 {
     struct sql_req r;
     int rc = flaredb_db_sql_parse(req, &r, err);
-    if (rc < 0)
-        return rc;
-    json_t *results = json_array();
-    if (!results)
-        return uc_err_set(err, UC_ENOMEM, "out of memory");
+    json_t *results = rc == 0 ? json_array() : NULL;
+    if (rc == 0 && !results)
+        rc = uc_err_set(err, UC_ENOMEM, "out of memory");
     struct fconn *c;
-    rc = flaredb_db_reader_get(db, &c, err);
-    if (rc == 0) {
+    if (rc == 0 && (rc = flaredb_db_reader_get(db, &c, err)) == 0) {
         rc = flaredb_db_read_begin(c, err);
-        for (size_t i = 0; rc == 0 && i < json_array_size(r.stmts); i++)
+        for (size_t i = 0; rc == 0 && i < r.n; i++)
             rc = query_stmt(c, &r, i, results, err);
         flaredb_db_read_end(c);
         flaredb_db_reader_put(db, c);
     }
+    flaredb_db_sql_clear(&r);
     json_t *o = rc == 0 ? json_pack("{sO}", "results", results) : NULL;
     json_decref(results);
     if (rc < 0 || !o)

@@ -33,9 +33,25 @@ json_t *flaredb_db_b64(const void *p, size_t n)
     return j;
 }
 
+/* The message as a JSON string; when it is not UTF-8 (SQLite quoting the
+ * bytes of a malformed entry) every byte past ASCII becomes '?', so the
+ * answer is the same on every member rather than a local failure. */
+static json_t *message_json(const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (j)
+        return j;
+    char ascii[UC_ERR_LEN];
+    size_t i = 0;
+    for (; msg[i] && i + 1 < sizeof(ascii); i++)
+        ascii[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
+    ascii[i] = '\0';
+    return json_string(ascii);
+}
+
 json_t *flaredb_db_error_json(int code, const char *msg, json_t *extra)
 {
-    json_t *e = json_pack("{siss}", "code", code, "message", msg);
+    json_t *e = json_pack("{siso}", "code", code, "message", message_json(msg));
     if (e && extra && json_object_update(e, extra) < 0) {
         json_decref(e);
         e = NULL;
@@ -74,23 +90,114 @@ static int parse_allow(const char *s, enum flaredb_db_class *out, char *err)
                       "field 'allow' must be \"write\", \"ddl_additive\" or \"ddl_destructive\"");
 }
 
+/* A JSON parameter as SQLite will take it; a value of no SQL type becomes
+ * PARAM_BAD*, refused at bind (so errors keep the statements' order). */
+static int param_from_json(const json_t *v, struct sql_req *req, struct sql_param *out, char *err)
+{
+    *out = (struct sql_param){.type = SQLITE_NULL};
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        *out = (struct sql_param){.type = SQLITE_INTEGER, .i = json_integer_value(v)};
+        return 0;
+    case JSON_REAL:
+        *out = (struct sql_param){.type = SQLITE_FLOAT, .d = json_real_value(v)};
+        return 0;
+    case JSON_STRING:
+        *out = (struct sql_param){
+            .type = SQLITE_TEXT, .p = json_string_value(v), .n = json_string_length(v)};
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        *out = (struct sql_param){.type = SQLITE_INTEGER, .i = json_is_true(v)};
+        return 0;
+    case JSON_NULL:
+        return 0;
+    default:
+        break;
+    }
+    /* not json_unpack: its strict mode allocates, and memory trouble must
+     * not read as a bad parameter */
+    const char *b64 = json_string_value(json_object_get(v, "blob"));
+    out->type = PARAM_BAD;
+    if (!b64 || json_object_size(v) != 1)
+        return 0;
+    uint8_t *p = NULL;
+    size_t n = 0;
+    int rc = uc_b64url_decode(b64, strlen(b64), &p, &n);
+    if (rc == UC_EINVAL) {
+        out->type = PARAM_BAD_BLOB;
+        return 0;
+    }
+    if (rc < 0)
+        return uc_err_set(err, rc, "out of memory decoding a blob");
+    req->blobs[req->nblobs++] = p;
+    *out = (struct sql_param){.type = SQLITE_BLOB, .p = p, .n = n};
+    return 0;
+}
+
+/* Counts the params (and blob-shaped ones) of validated statements. */
+static void count_params(const json_t *stmts, size_t *np, size_t *nobj)
+{
+    size_t i, k;
+    const json_t *s, *v;
+    *np = *nobj = 0;
+    json_array_foreach(stmts, i, s)
+    {
+        json_array_foreach(json_object_get(s, "params"), k, v)
+        {
+            (*np)++;
+            *nobj += json_is_object(v);
+        }
+    }
+}
+
+/* Flattens validated statements into req. */
+static int flatten(const json_t *stmts, struct sql_req *req, char *err)
+{
+    size_t np, nobj, i, k, at = 0;
+    const json_t *s, *v;
+    count_params(stmts, &np, &nobj);
+    req->n = json_array_size(stmts);
+    req->stmts = uc_calloc(req->n, sizeof(*req->stmts));
+    req->pool = uc_calloc(np ? np : 1, sizeof(*req->pool));
+    req->blobs = nobj ? uc_calloc(nobj, sizeof(*req->blobs)) : NULL;
+    if (!req->stmts || !req->pool || (nobj && !req->blobs))
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
+    json_array_foreach(stmts, i, s)
+    {
+        const json_t *sql = json_object_get(s, "sql"), *params = json_object_get(s, "params");
+        struct sql_stmt *st = &req->stmts[i];
+        *st = (struct sql_stmt){.sql = json_string_value(sql),
+                                .len = json_string_length(sql),
+                                .np = json_array_size(params),
+                                .params = req->pool + at};
+        json_array_foreach(params, k, v)
+        {
+            int rc = param_from_json(v, req, &req->pool[at++], err);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
 int flaredb_db_sql_parse(const json_t *cmd, struct sql_req *req, char *err)
 {
+    *req = (struct sql_req){
+        .tx = true, .allow = FLAREDB_DB_WRITE, .max_steps = FLAREDB_DB_DEFAULT_STEPS};
     int rc = uc_json_validate(cmd, sql_fields, err);
     if (rc < 0)
         return rc;
     const char *op = uc_json_str(cmd, "op", "sql");
     if (strcmp(op, "sql") != 0)
         return uc_err_set(err, UC_EINVAL, "field 'op' must be \"sql\" here");
-    *req = (struct sql_req){.stmts = json_object_get(cmd, "statements"),
-                            .tx = uc_json_bool(cmd, "transaction", true),
-                            .allow = FLAREDB_DB_WRITE,
-                            .max_steps = uc_json_int(cmd, "max_steps", FLAREDB_DB_DEFAULT_STEPS)};
+    req->tx = uc_json_bool(cmd, "transaction", true);
+    req->max_steps = uc_json_int(cmd, "max_steps", FLAREDB_DB_DEFAULT_STEPS);
     const char *allow = uc_json_str(cmd, "allow", NULL);
     if (allow && (rc = parse_allow(allow, &req->allow, err)) < 0)
         return rc;
     size_t i;
-    const json_t *s;
+    const json_t *s, *stmts = json_object_get(cmd, "statements");
     req->hidden = json_object_get(cmd, "hidden");
     json_array_foreach(req->hidden, i, s)
     {
@@ -99,25 +206,66 @@ int flaredb_db_sql_parse(const json_t *cmd, struct sql_req *req, char *err)
             return uc_err_set(err, UC_EINVAL, "hidden[%zu] must be a table name of 1-%d bytes", i,
                               FLAREDB_DB_MAX_TABLE_NAME);
     }
-    json_array_foreach(req->stmts, i, s)
+    json_array_foreach(stmts, i, s)
     {
         if ((rc = uc_json_validate(s, stmt_fields, err)) < 0)
             return uc_err_prefix(err, rc, "statements[%zu]", i);
     }
-    return 0;
+    return flatten(stmts, req, err);
+}
+
+void flaredb_db_sql_clear(struct sql_req *req)
+{
+    for (size_t i = 0; i < req->nblobs; i++)
+        uc_free(req->blobs[i]);
+    uc_free(req->blobs);
+    uc_free(req->pool);
+    uc_free(req->stmts);
+    json_decref(req->own_hidden);
+    *req = (struct sql_req){0};
 }
 
 const char *flaredb_db_sql_text(const struct sql_req *req, size_t si, size_t *len)
 {
-    const json_t *s = json_object_get(json_array_get(req->stmts, si), "sql");
-    *len = json_string_length(s);
-    return json_string_value(s);
+    *len = req->stmts[si].len;
+    return req->stmts[si].sql;
 }
 
-const json_t *flaredb_db_sql_params(const struct sql_req *req, size_t si)
+/* ---- parsed requests (the public face of sql_req) ------------------------------- */
+
+int flaredb_sql_from_json(const json_t *cmd, struct flaredb_sql **out, char err[UC_ERR_LEN])
 {
-    return json_object_get(json_array_get(req->stmts, si), "params");
+    struct flaredb_sql *q = uc_calloc(1, sizeof(*q));
+    if (!q)
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
+    q->json = json_incref((json_t *)cmd); /* the strings stay where they are */
+    int rc = flaredb_db_sql_parse(cmd, &q->req, err);
+    if (rc < 0) {
+        flaredb_sql_free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
 }
+
+void flaredb_sql_free(struct flaredb_sql *q)
+{
+    if (!q)
+        return;
+    flaredb_db_sql_clear(&q->req);
+    uc_free(q->arena);
+    json_decref(q->json);
+    uc_free(q);
+}
+
+size_t flaredb_sql_count(const struct flaredb_sql *q) { return q->req.n; }
+
+const char *flaredb_sql_text(const struct flaredb_sql *q, size_t i, size_t *len)
+{
+    return flaredb_db_sql_text(&q->req, i, len);
+}
+
+void flaredb_sql_restrict(struct flaredb_sql *q, const json_t *hidden) { q->req.hidden = hidden; }
 
 /* ---- prepare ------------------------------------------------------------------- */
 
@@ -218,66 +366,47 @@ void flaredb_db_stmt_release(sqlite3_stmt *st, bool cached)
 
 /* ---- bind ------------------------------------------------------------------------ */
 
-static int bind_blob(sqlite3_stmt *st, int idx, const json_t *v, size_t si, char *err)
+/* Returns an SQLite code, or a negative UC_E* code with err set. The bytes
+ * outlive the binding: every statement is reset (bindings cleared) or
+ * finalized before its request is released, so SQLite need not copy them. */
+static int bind_one(sqlite3_stmt *st, int idx, const struct sql_param *v, size_t si, char *err)
 {
-    /* not json_unpack: its strict mode allocates, and memory trouble must
-     * not read as a bad parameter */
-    const char *b64 = json_string_value(json_object_get(v, "blob"));
-    if (!b64 || json_object_size(v) != 1)
+    switch (v->type) {
+    case SQLITE_INTEGER:
+        return sqlite3_bind_int64(st, idx, v->i);
+    case SQLITE_FLOAT:
+        return sqlite3_bind_double(st, idx, v->d);
+    case SQLITE_TEXT:
+        return sqlite3_bind_text64(st, idx, v->p ? v->p : "", v->n, SQLITE_STATIC, SQLITE_UTF8);
+    case SQLITE_BLOB:
+        return v->n ? sqlite3_bind_blob64(st, idx, v->p, v->n, SQLITE_STATIC)
+                    : sqlite3_bind_zeroblob(st, idx, 0);
+    case SQLITE_NULL:
+        return sqlite3_bind_null(st, idx);
+    case PARAM_BAD_BLOB:
+        return uc_err_set(err, UC_EINVAL, "statements[%zu]: parameter %d: blob is not base64url",
+                          si, idx);
+    default:
         return uc_err_set(err, UC_EINVAL,
                           "statements[%zu]: parameter %d must be a number, a string, null, "
                           "true/false or {\"blob\": \"<base64url>\"}",
                           si, idx);
-    uint8_t *p = NULL;
-    size_t n = 0;
-    int rc = uc_b64url_decode(b64, strlen(b64), &p, &n);
-    if (rc == UC_EINVAL)
-        return uc_err_set(err, rc, "statements[%zu]: parameter %d: blob is not base64url", si, idx);
-    if (rc < 0)
-        return uc_err_set(err, rc, "out of memory decoding a blob");
-    rc = n ? sqlite3_bind_blob64(st, idx, p, n, SQLITE_TRANSIENT)
-           : sqlite3_bind_zeroblob(st, idx, 0);
-    uc_free(p);
-    return rc;
-}
-
-/* Returns an SQLite code, or a negative UC_E* code with err set. */
-static int bind_one(sqlite3_stmt *st, int idx, const json_t *v, size_t si, char *err)
-{
-    switch (json_typeof(v)) {
-    case JSON_INTEGER:
-        return sqlite3_bind_int64(st, idx, json_integer_value(v));
-    case JSON_REAL:
-        return sqlite3_bind_double(st, idx, json_real_value(v));
-    case JSON_STRING:
-        return sqlite3_bind_text64(st, idx, json_string_value(v), json_string_length(v),
-                                   SQLITE_TRANSIENT, SQLITE_UTF8);
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return sqlite3_bind_int(st, idx, json_is_true(v));
-    case JSON_NULL:
-        return sqlite3_bind_null(st, idx);
-    default:
-        return bind_blob(st, idx, v, si, err);
     }
 }
 
 int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req *req, size_t si,
                          struct stmt_fail *f, char *err)
 {
-    const json_t *params = flaredb_db_sql_params(req, si);
-    size_t given = json_array_size(params);
+    const struct sql_stmt *s = &req->stmts[si];
     int want = sqlite3_bind_parameter_count(st);
     *f = (struct stmt_fail){0};
-    if (given != (size_t)want)
+    if (s->np != (size_t)want)
         return uc_err_set(err, UC_EINVAL, "statements[%zu] has %d parameter%s, %zu given", si, want,
-                          want == 1 ? "" : "s", given);
-    for (size_t i = 0; i < given; i++) {
-        int rc = bind_one(st, (int)i + 1, json_array_get(params, i), si, err);
-        if (rc < 0) {
-            f->local = rc == UC_ENOMEM;
+                          want == 1 ? "" : "s", s->np);
+    for (size_t i = 0; i < s->np; i++) {
+        int rc = bind_one(st, (int)i + 1, &s->params[i], si, err);
+        if (rc < 0)
             return rc;
-        }
         if (rc != SQLITE_OK) {
             f->local = flaredb_db_local_rc(rc);
             return uc_err_prefix(err, flaredb_db_fail(c->h, rc, "bind", err),
@@ -291,7 +420,7 @@ int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req
 
 /* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as
  * jansson demands of strings. */
-static bool utf8_ok(const unsigned char *s, size_t n)
+bool flaredb_db_utf8_ok(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -319,7 +448,7 @@ static json_t *text_json(sqlite3_stmt *st, int i)
     size_t n = (size_t)sqlite3_column_bytes(st, i);
     if (!t)
         return NULL;
-    if (utf8_ok(t, n))
+    if (flaredb_db_utf8_ok(t, n))
         return json_stringn((const char *)t, n);
     json_t *b = flaredb_db_b64(t, n);
     return b ? json_pack("{so}", "text_base64url", b) : NULL;
@@ -373,7 +502,7 @@ static json_t *decltype_json(sqlite3_stmt *st, int i)
     for (; t[n] && n + 1 < sizeof(low); n++)
         low[n] = (char)tolower((unsigned char)t[n]);
     low[n] = '\0';
-    return utf8_ok((const unsigned char *)low, n) ? json_string(low) : json_null();
+    return flaredb_db_utf8_ok((const unsigned char *)low, n) ? json_string(low) : json_null();
 }
 
 /* {"columns":[...],"types":[...],"rows":[]}; NULL on ENOMEM. */
@@ -449,6 +578,23 @@ static int step_rows(struct fconn *c, sqlite3_stmt *st, size_t si, size_t max_ro
     return rc == SQLITE_DONE ? 0 : step_failed(c, rc, si, f, err);
 }
 
+/* Forgets the previous statement's counters and interruptions. */
+static void run_begin(struct fconn *c)
+{
+    /* last_insert_id and changes() belong to the connection: reset so the
+     * answer describes this statement alone */
+    sqlite3_set_last_insert_rowid(c->h, 0);
+    c->over_budget = c->timed_out = false;
+    c->ticks = 0;
+}
+
+/* Rows the statement just run changed, counted for data changes only. */
+static int64_t run_changes(const struct fconn *c)
+{
+    bool counts = c->az.dml && flaredb_db_authz_class(&c->az) == FLAREDB_DB_WRITE;
+    return counts ? sqlite3_changes64(c->h) : 0;
+}
+
 int flaredb_db_stmt_collect(struct fconn *c, sqlite3_stmt *st, size_t si, size_t max_rows,
                             json_t **res, struct stmt_fail *f, char *err)
 {
@@ -458,16 +604,10 @@ int flaredb_db_stmt_collect(struct fconn *c, sqlite3_stmt *st, size_t si, size_t
         f->local = true;
         return uc_err_set(err, UC_ENOMEM, "out of memory building a result");
     }
-    /* last_insert_id and changes() belong to the connection: reset so the
-     * answer describes this statement alone */
-    sqlite3_set_last_insert_rowid(c->h, 0);
-    c->over_budget = c->timed_out = false;
-    c->ticks = 0;
+    run_begin(c);
     int rc = step_rows(c, st, si, max_rows, r, f, err);
-    bool counts = c->az.dml && flaredb_db_authz_class(&c->az) == FLAREDB_DB_WRITE;
     if (rc == 0 &&
-        (flaredb_db_set(r, "rows_affected", json_integer(counts ? sqlite3_changes64(c->h) : 0)) <
-             0 ||
+        (flaredb_db_set(r, "rows_affected", json_integer(run_changes(c))) < 0 ||
          flaredb_db_set(r, "last_insert_id", json_integer(sqlite3_last_insert_rowid(c->h))) < 0)) {
         f->local = true;
         rc = uc_err_set(err, UC_ENOMEM, "out of memory building a result");
@@ -477,5 +617,20 @@ int flaredb_db_stmt_collect(struct fconn *c, sqlite3_stmt *st, size_t si, size_t
         return rc;
     }
     *res = r;
+    return 0;
+}
+
+int flaredb_db_stmt_exec(struct fconn *c, sqlite3_stmt *st, size_t si, int64_t *changes,
+                         int64_t *last_id, struct stmt_fail *f, char *err)
+{
+    *f = (struct stmt_fail){0};
+    run_begin(c);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ; /* a statement without columns has no row to keep */
+    if (rc != SQLITE_DONE)
+        return step_failed(c, rc, si, f, err);
+    *changes = run_changes(c);
+    *last_id = sqlite3_last_insert_rowid(c->h);
     return 0;
 }

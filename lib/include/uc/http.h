@@ -125,6 +125,12 @@ const char *uc_http_param(const struct uc_http_req *req, const char *name);
 const char *uc_http_query(const struct uc_http_req *req, const char *name);
 const char *uc_http_header(const struct uc_http_req *req, const char *name);
 
+/* Parse the body as UC_HTTP_JSON routes do, for a route that reads its raw
+ * body first and falls back to JSON: on success req->body is set (owned by
+ * the request); already parsed is success. Errors: UC_EINVAL with the same
+ * message a UC_HTTP_JSON route answers, in req->err. */
+UC_MUSTCHECK int uc_http_json_body(struct uc_http_req *req);
+
 /* Reply exactly once per request, from any thread. Each returns 0, or
  * UC_ENOMEM (the connection is then closed), or UC_EINVAL when the request
  * was already answered (the second reply is dropped and logged). A status

@@ -196,7 +196,7 @@ START_TEST(the_state_machine_wrapper_skips_old_snapshots)
     void *res = NULL;
     ck_assert_int_eq(sm.apply(sm.ctx, create, strlen(create), 3, &res), 0);
     ck_assert_ptr_nonnull(res);
-    ck_assert_ptr_null(json_object_get(res, "error"));
+    ck_assert_ptr_null(flaredb_result_error(res));
     sm.free_result(sm.ctx, res);
     void *snap = NULL;
     size_t len = 0;

@@ -16,6 +16,7 @@
 #include "../db.h"
 #include "uc/alloc.h"
 #include "uc/crypto.h"
+#include "uc/json.h"
 
 static char fx_dir[PATH_MAX];
 static char fx_path[PATH_MAX + 32];
@@ -88,14 +89,22 @@ static inline json_t *fx_pack(const char *fmt, va_list ap)
     return cmd;
 }
 
-/* Applies `cmd` (stolen) at the next index; returns the result. */
+/* Applies `cmd` (stolen) at the next index as the leader would log it
+ * (flaredb_db_encode: binary for "sql"), or as JSON text when it is too
+ * malformed to encode; returns the result. */
 static inline json_t *fx_apply_json(json_t *cmd)
 {
-    char *s = json_dumps(cmd, JSON_COMPACT);
-    ck_assert_ptr_nonnull(s);
+    void *s = NULL;
+    size_t len = 0;
+    char why[UC_ERR_LEN];
+    if (flaredb_db_encode(cmd, &s, &len, why) < 0) {
+        s = uc_json_dumps(cmd);
+        ck_assert_ptr_nonnull(s);
+        len = strlen(s);
+    }
     json_t *res = NULL;
-    ck_assert_int_eq(flaredb_db_apply(db, s, strlen(s), ++fx_index, &res), 0);
-    free(s);
+    ck_assert_int_eq(flaredb_db_apply(db, s, len, ++fx_index, &res), 0);
+    uc_free(s);
     json_decref(cmd);
     ck_assert_ptr_nonnull(res);
     return res;

@@ -501,9 +501,9 @@ static void apply_under_failures(const char *cmd, int code, const char *count_sq
     long long rows = fx_scalar(count_sql);
     for (long n = 0; n < 400; n++) {
         uint64_t before = flaredb_db_applied(db);
-        json_t *res = NULL;
+        struct flaredb_result *res = NULL;
         uc_alloc_fail_after(n);
-        int rc = flaredb_db_apply(db, cmd, strlen(cmd), before + 1, &res);
+        int rc = flaredb_db_apply_result(db, cmd, strlen(cmd), before + 1, &res);
         uc_alloc_fail_after(-1);
         if (rc < 0) {
             ck_assert_int_eq(rc, UC_ENOMEM);
@@ -511,7 +511,10 @@ static void apply_under_failures(const char *cmd, int code, const char *count_sq
             ck_assert_int_eq(fx_scalar(count_sql), rows);
             continue;
         }
-        ck_assert_msg(fx_code(res) == code, "%s: after %ld allocations", cmd, n);
+        const json_t *e = flaredb_result_error(res);
+        int got = e ? (int)json_integer_value(json_object_get(e, "code")) : 0;
+        flaredb_result_free(res);
+        ck_assert_msg(got == code, "%s: after %ld allocations", cmd, n);
         ck_assert_uint_eq(flaredb_db_applied(db), before + 1);
         return;
     }
