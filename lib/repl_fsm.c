@@ -78,6 +78,8 @@ static int begin_split(struct repl_core *c)
 {
     void *view = NULL;
     int rv = c->sm.snapshot_begin(c->sm.ctx, &view);
+    if (rv == UC_EBUSY) /* declined for now: raft asks again after the next apply */
+        return RAFT_BUSY;
     if (rv != 0) {
         uc_warn("repl: the state machine could not take a snapshot: %s", uc_strerror(rv));
         return to_raft_err(rv);

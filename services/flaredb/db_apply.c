@@ -167,6 +167,7 @@ int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, 
         return rc;
     }
     atomic_store(&db->applied, index);
+    db->logged += len;
     if (db->acl_changed) /* after the commit: a reader that sees the new value sees the rows */
         atomic_fetch_add(&db->acl_gen, 1);
     *result = res;
@@ -213,6 +214,8 @@ static int sm_snapshot_begin(void *ctx, void **view)
 {
     char err[UC_ERR_LEN];
     struct flaredb_snap *s = NULL;
+    if (!flaredb_db_snapshot_due(ctx))
+        return UC_EBUSY;
     int rc = flaredb_db_snapshot_begin(ctx, &s, err);
     if (rc < 0)
         uc_error("flaredb: snapshot: %s", err);

@@ -120,6 +120,8 @@ struct flaredb_db {
     bool broken;              /* a restore failed after the swap: everything is UC_EUNAVAIL */
     _Atomic uint64_t applied;
     bool acl_changed;         /* apply thread: the entry being applied changed _flaredb_acl */
+    uint64_t logged;          /* apply thread: entry bytes applied since the last snapshot */
+    uint64_t snap_need;       /* apply thread: `logged` that makes the next snapshot due */
     _Atomic uint64_t acl_gen; /* bumped after every committed ACL change and every restore */
 };
 
@@ -141,6 +143,13 @@ bool flaredb_db_first_word_is(const char *sql, size_t len, const char *kw);
  * prepared yet: CREATE additive, DROP and ALTER destructive, else write. */
 enum flaredb_db_class flaredb_db_guess_class(const char *sql, size_t len);
 bool flaredb_db_is_internal(const char *name);
+
+/* ---- snapshots (db_snapshot.c) ------------------------------------------------ */
+
+/* Whether raft's periodic snapshot should be taken now: always for a small
+ * database, else once the entries applied since the last one hold half the
+ * database's bytes (apply thread). */
+bool flaredb_db_snapshot_due(struct flaredb_db *db);
 
 /* ---- connections (db.c) ------------------------------------------------ */
 
@@ -266,6 +275,11 @@ void flaredb_db_stmt_release(sqlite3_stmt *st, bool cached);
  * UC_E2BIG. */
 UC_MUSTCHECK int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req *req,
                                       size_t si, struct stmt_fail *f, char *err);
+/* What flaredb_db_stmt_bind would refuse, without binding: the parameter
+ * count and parameters of no SQL type (the only refusals a request within
+ * the body limit can meet). Errors: UC_EINVAL. */
+UC_MUSTCHECK int flaredb_db_stmt_bind_check(sqlite3_stmt *st, const struct sql_req *req, size_t si,
+                                            char *err);
 /* Step `st` to its end into *res ({"columns","types","rows","rows_affected",
  * "last_insert_id"}), at most max_rows rows. Errors: UC_E2BIG (rows, or the
  * writer's step budget), UC_ETIMEDOUT (a reader's time limit), UC_ECONFLICT

@@ -11,12 +11,6 @@
 #include "uc/alloc.h"
 #include "uc/json.h"
 
-/* The answer of a statement without columns, as flaredb_db_stmt_collect
- * would have built it. */
-#define COUNTS_FMT                                                                                 \
-    "{\"columns\":[],\"types\":[],\"rows\":[],\"rows_affected\":%" PRId64                          \
-    ",\"last_insert_id\":%" PRId64 "}"
-
 struct flaredb_result *flaredb_result_new(void)
 {
     return uc_calloc(1, sizeof(struct flaredb_result));
@@ -121,6 +115,37 @@ static void put_json(struct fbuf *t, const json_t *v)
     uc_free(s);
 }
 
+/* Decimal digits of v into buf (at least 21 bytes); returns their count.
+ * Not snprintf: a batch answer holds 200 numbers. */
+static size_t fmt_i64(char *buf, int64_t v)
+{
+    char tmp[21];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = tmp[--n];
+    return len;
+}
+
+/* The answer of a statement without columns. */
+static void put_counts(struct fbuf *t, const struct res_stmt *s)
+{
+    static const char head[] = "{\"columns\":[],\"types\":[],\"rows\":[],\"rows_affected\":";
+    static const char mid[] = ",\"last_insert_id\":";
+    char num[24];
+    put(t, head, sizeof(head) - 1);
+    put(t, num, fmt_i64(num, s->changes));
+    put(t, mid, sizeof(mid) - 1);
+    put(t, num, fmt_i64(num, s->last_id));
+    put(t, "}", 1);
+}
+
 /* {"results":[...],"index":N}, or the JSON answer with "index" added. */
 static void put_answer(struct fbuf *t, const struct flaredb_result *r, uint64_t index,
                        bool with_index)
@@ -144,8 +169,7 @@ static void put_answer(struct fbuf *t, const struct flaredb_result *r, uint64_t 
             put_json(t, r->r[i].full);
             continue;
         }
-        int n = snprintf(num, sizeof(num), COUNTS_FMT, r->r[i].changes, r->r[i].last_id);
-        put(t, num, (size_t)n);
+        put_counts(t, &r->r[i]);
     }
     put(t, "]", 1);
     if (with_index) {

@@ -86,6 +86,40 @@ static int snap_pin(sqlite3 *h, uint64_t *index, char *err)
     return out;
 }
 
+/* A whole-database copy costs in proportion to the database; below this
+ * size it is cheap enough to take at raft's entry count alone. */
+#define SNAP_SMALL_DB (64u << 20)
+/* Past this many log bytes a snapshot is taken whatever the database's
+ * size: raft holds the entries since the last one in memory. */
+#define SNAP_MAX_LOG (512u << 20)
+
+/* The database's size in bytes (pages in use times page size), or 0. */
+static uint64_t db_bytes(struct flaredb_db *db)
+{
+    sqlite3_stmt *st = NULL;
+    uint64_t n = 0;
+    db->w.az.mode = AZ_OFF;
+    if (sqlite3_prepare_v2(db->w.h,
+                           "SELECT page_count * page_size FROM pragma_page_count, pragma_page_size",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+bool flaredb_db_snapshot_due(struct flaredb_db *db)
+{
+    /* The size is read again only when `logged` reaches what the last
+     * reading asked for, so declining costs a comparison per apply. Each
+     * byte written then costs at most two bytes of snapshot copying. */
+    if (db->logged < db->snap_need && db->logged < SNAP_MAX_LOG)
+        return false;
+    uint64_t size = db_bytes(db);
+    db->snap_need = size < SNAP_SMALL_DB ? 0 : size / 2;
+    return db->logged >= db->snap_need || db->logged >= SNAP_MAX_LOG;
+}
+
 int flaredb_db_snapshot_begin(struct flaredb_db *db, struct flaredb_snap **out,
                               char err[UC_ERR_LEN])
 {
@@ -104,6 +138,7 @@ int flaredb_db_snapshot_begin(struct flaredb_db *db, struct flaredb_snap **out,
         flaredb_db_snapshot_end(s);
         return rc;
     }
+    db->logged = 0;
     *out = s;
     return 0;
 }
@@ -303,6 +338,8 @@ int flaredb_db_restore(struct flaredb_db *db, const void *buf, size_t len, uint6
         rc = swap(db, tmp, err);
     /* the restrictions may differ in the new file (or be unreadable) */
     atomic_fetch_add(&db->acl_gen, 1);
+    if (rc == 0)
+        db->logged = 0; /* the state is a snapshot's again */
     if (rc < 0) {
         char ignored[UC_ERR_LEN];
         /* a leftover is harmless: the next restore removes it first */

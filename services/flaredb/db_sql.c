@@ -46,7 +46,7 @@ static int check_stmt(struct fconn *c, struct stmt_cache *sc, const struct sql_r
         cs->nondet_at = (long)si;
         snprintf(cs->nondet, sizeof(cs->nondet), "%s", c->az.nondet);
     }
-    rc = flaredb_db_stmt_bind(c, st, req, si, &f, err);
+    rc = flaredb_db_stmt_bind_check(st, req, si, err);
     flaredb_db_stmt_release(st, cached);
     return rc;
 }

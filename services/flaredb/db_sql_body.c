@@ -101,17 +101,20 @@ static const char *get_str(struct rdr *r, size_t *len)
     }
     char *start = r->out;
     while (!r->bail) {
+        /* copy the plain run up to the next quote, backslash or control */
+        const char *q = r->p;
+        while (q < r->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+            q++;
+        memcpy(r->out, r->p, (size_t)(q - r->p));
+        r->out += q - r->p;
+        r->p = q;
         if (r->p == r->end || (unsigned char)*r->p < 0x20) {
             r->bail = true;
             break;
         }
-        char c = *r->p++;
-        if (c == '"')
+        if (*r->p++ == '"')
             break;
-        if (c == '\\')
-            unescape(r);
-        else
-            *r->out++ = c;
+        unescape(r);
     }
     if (r->bail)
         return NULL;

@@ -366,6 +366,20 @@ void flaredb_db_stmt_release(sqlite3_stmt *st, bool cached)
 
 /* ---- bind ------------------------------------------------------------------------ */
 
+/* The refusal of a parameter of no SQL type; 0 for any other. */
+static int bad_param(const struct sql_param *v, int idx, size_t si, char *err)
+{
+    if (v->type == PARAM_BAD_BLOB)
+        return uc_err_set(err, UC_EINVAL, "statements[%zu]: parameter %d: blob is not base64url",
+                          si, idx);
+    if (v->type == PARAM_BAD)
+        return uc_err_set(err, UC_EINVAL,
+                          "statements[%zu]: parameter %d must be a number, a string, null, "
+                          "true/false or {\"blob\": \"<base64url>\"}",
+                          si, idx);
+    return 0;
+}
+
 /* Returns an SQLite code, or a negative UC_E* code with err set. The bytes
  * outlive the binding: every statement is reset (bindings cleared) or
  * finalized before its request is released, so SQLite need not copy them. */
@@ -383,15 +397,24 @@ static int bind_one(sqlite3_stmt *st, int idx, const struct sql_param *v, size_t
                     : sqlite3_bind_zeroblob(st, idx, 0);
     case SQLITE_NULL:
         return sqlite3_bind_null(st, idx);
-    case PARAM_BAD_BLOB:
-        return uc_err_set(err, UC_EINVAL, "statements[%zu]: parameter %d: blob is not base64url",
-                          si, idx);
     default:
-        return uc_err_set(err, UC_EINVAL,
-                          "statements[%zu]: parameter %d must be a number, a string, null, "
-                          "true/false or {\"blob\": \"<base64url>\"}",
-                          si, idx);
+        return bad_param(v, idx, si, err);
     }
+}
+
+int flaredb_db_stmt_bind_check(sqlite3_stmt *st, const struct sql_req *req, size_t si, char *err)
+{
+    const struct sql_stmt *s = &req->stmts[si];
+    int want = sqlite3_bind_parameter_count(st);
+    if (s->np != (size_t)want)
+        return uc_err_set(err, UC_EINVAL, "statements[%zu] has %d parameter%s, %zu given", si, want,
+                          want == 1 ? "" : "s", s->np);
+    for (size_t i = 0; i < s->np; i++) {
+        int rc = bad_param(&s->params[i], (int)i + 1, si, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req *req, size_t si,

@@ -59,7 +59,9 @@ struct uc_repl; /* opaque */
  * snapshot_begin: on the loop thread, between two applies: capture what
  *   snapshot would encode now (the state as of the last applied entry) in a
  *   new *view, cheaply (copy an index, pin shared buffers; not the data).
- *   Return 0 or a negative UC_E* code (no snapshot; retried later).
+ *   Return 0 or a negative UC_E* code (no snapshot; retried later). UC_EBUSY
+ *   declines quietly: raft asks again after the next apply, so a state
+ *   machine can space out snapshots that are dear (a whole database copy).
  * snapshot_encode: on a libuv pool thread, while apply and restore go on
  *   on the loop thread: encode `view` into *buf (uc_malloc, freed by the
  *   module) of *len bytes, touching nothing but the view and what it pins.
@@ -106,7 +108,11 @@ struct uc_repl_config {
     /* Tuning; 0 picks the default shown. */
     unsigned election_timeout_ms; /* 1000; randomised between 1x and 2x */
     unsigned heartbeat_ms;        /* 100 */
-    unsigned snapshot_threshold;  /* UC_REPL_DEFAULT_SNAPSHOT entries applied since the last one */
+    /* UC_REPL_DEFAULT_SNAPSHOT entries applied since the last one. It also
+     * sizes the log's segment files: 512 bytes an entry, from 8 to 64 MiB
+     * (raft_uv preallocates up to three), because every segment that fills
+     * up stalls the member for tens of ms (lib/repl.c, segment_size). */
+    unsigned snapshot_threshold;
     unsigned snapshot_trailing;   /* 128 entries kept behind a snapshot */
     size_t max_cmd;               /* UC_REPL_DEFAULT_CMD; at most UC_REPL_MAX_CMD */
     bool disable_pre_vote;        /* pre-vote is on unless this is set */

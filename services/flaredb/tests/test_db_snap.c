@@ -4,6 +4,7 @@
  * restores to exactly the pinned state. */
 #include <pthread.h>
 
+#include "../db_internal.h"
 #include "test_db_fixture.h"
 #include "uc_check.h"
 
@@ -126,6 +127,34 @@ START_TEST(the_split_snapshot_drives_raft_state_machine)
 }
 END_TEST
 
+
+START_TEST(a_large_database_is_snapshotted_once_the_log_holds_half_its_size)
+{
+    struct uc_repl_sm sm = flaredb_db_sm(db);
+    void *view = NULL;
+    /* small: due at once, and taking one starts the count again */
+    ck_assert(flaredb_db_snapshot_due(db));
+    ck_assert_int_eq(sm.snapshot_begin(sm.ctx, &view), 0);
+    sm.snapshot_end(sm.ctx, view);
+    ck_assert_uint_eq(db->logged, 0);
+    /* 72 MiB of pages: past the small size, half of it is 36 MiB of log */
+    fx_exec("CREATE TABLE big(b BLOB)");
+    fx_exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 72) "
+            "INSERT INTO big SELECT zeroblob(1048576) FROM c");
+    ck_assert(!flaredb_db_snapshot_due(db));
+    ck_assert_int_eq(sm.snapshot_begin(sm.ctx, &view), UC_EBUSY);
+    ck_assert_uint_gt(db->snap_need, 36u << 20);
+    uint64_t need = db->snap_need;
+    db->logged = need - 1; /* as if that many bytes of entries were applied */
+    ck_assert(!flaredb_db_snapshot_due(db));
+    fx_exec("INSERT INTO t(v) VALUES ('one more entry')");
+    ck_assert(flaredb_db_snapshot_due(db));
+    ck_assert_int_eq(sm.snapshot_begin(sm.ctx, &view), 0);
+    ck_assert_uint_eq(db->logged, 0);
+    sm.snapshot_end(sm.ctx, view);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("flaredb_db_snap");
@@ -135,6 +164,7 @@ static Suite *suite(void)
     tcase_add_test(tc, encode_matches_the_synchronous_snapshot);
     tcase_add_test(tc, a_restore_while_a_view_is_open_keeps_both_sound);
     tcase_add_test(tc, the_split_snapshot_drives_raft_state_machine);
+    tcase_add_test(tc, a_large_database_is_snapshotted_once_the_log_holds_half_its_size);
     suite_add_tcase(s, tc);
     return s;
 }
