@@ -67,6 +67,7 @@ struct scache_ent;
 /* Prepared statements by (mode, SQL text), all authorized under `hidden`. */
 struct stmt_cache {
     struct scache_ent *slot[SCACHE_SLOTS];
+    struct scache_ent *last; /* the last hit, or NULL */
     size_t n;
     json_t *hidden; /* the hidden list they were authorized under; NULL none */
 };

@@ -91,6 +91,15 @@ static void unescape(struct rdr *r)
     }
 }
 
+/* Bytes that end a plain run inside a string: quote, backslash, controls. */
+static const bool stops[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0A] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1,
+    [0x0E] = 1, [0x0F] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1,
+    [0x15] = 1, [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1,
+    [0x1C] = 1, [0x1D] = 1, [0x1E] = 1, [0x1F] = 1, ['"'] = 1,  ['\\'] = 1,
+};
+
 /* A string into the arena (NUL-terminated); the body was checked as UTF-8,
  * and a decoded string never outgrows its quoted form. */
 static const char *get_str(struct rdr *r, size_t *len)
@@ -103,7 +112,7 @@ static const char *get_str(struct rdr *r, size_t *len)
     while (!r->bail) {
         /* copy the plain run up to the next quote, backslash or control */
         const char *q = r->p;
-        while (q < r->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        while (q < r->end && !stops[(unsigned char)*q])
             q++;
         memcpy(r->out, r->p, (size_t)(q - r->p));
         r->out += q - r->p;
