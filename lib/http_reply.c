@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "http_internal.h"
+#include "uc/json.h"
 #include "uc/alloc.h"
 #include "uc/log.h"
 
@@ -112,26 +113,12 @@ static struct MHD_Response *json_response(json_t *body, uint64_t *len)
     return r;
 }
 
-/* The message as a JSON string; bytes that are not UTF-8 become '?'. */
-static json_t *message_json(const char *msg)
-{
-    json_t *j = json_string(msg);
-    if (j)
-        return j;
-    char ascii[UC_ERR_LEN];
-    size_t i = 0;
-    for (; msg[i] && i + 1 < sizeof(ascii); i++)
-        ascii[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
-    ascii[i] = '\0';
-    return json_string(ascii);
-}
-
 static struct MHD_Response *envelope_response(struct http_conn *c, int code, const char *msg,
                                               uint64_t *len)
 {
-    json_t *body =
-        json_pack("{s:{s:s,s:o,s:s}}", "error", "code", uc_err_api_code(code), "message",
-                  message_json(msg[0] ? msg : uc_strerror(code)), "request_id", c->req.request_id);
+    json_t *body = json_pack("{s:{s:s,s:o,s:s}}", "error", "code", uc_err_api_code(code), "message",
+                             uc_json_message(msg[0] ? msg : uc_strerror(code)), "request_id",
+                             c->req.request_id);
     return json_response(body, len);
 }
 

@@ -339,3 +339,16 @@ int uc_json_parse_time(const char *s, int64_t *unix_ms)
     *unix_ms = ((days * 24 + h) * 60 + mi) * 60 * 1000 + (int64_t)sec * 1000 + ms;
     return 0;
 }
+
+json_t *uc_json_message(const char *msg)
+{
+    json_t *j = json_string(msg);
+    if (j)
+        return j;
+    char ascii[UC_ERR_LEN];
+    size_t i = 0;
+    for (; msg[i] && i + 1 < sizeof(ascii); i++)
+        ascii[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
+    ascii[i] = '\0';
+    return json_string(ascii);
+}

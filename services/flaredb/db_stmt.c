@@ -33,25 +33,11 @@ json_t *flaredb_db_b64(const void *p, size_t n)
     return j;
 }
 
-/* The message as a JSON string; when it is not UTF-8 (SQLite quoting the
- * bytes of a malformed entry) every byte past ASCII becomes '?', so the
- * answer is the same on every member rather than a local failure. */
-static json_t *message_json(const char *msg)
-{
-    json_t *j = json_string(msg);
-    if (j)
-        return j;
-    char ascii[UC_ERR_LEN];
-    size_t i = 0;
-    for (; msg[i] && i + 1 < sizeof(ascii); i++)
-        ascii[i] = (unsigned char)msg[i] < 0x80 ? msg[i] : '?';
-    ascii[i] = '\0';
-    return json_string(ascii);
-}
-
+/* uc_json_message keeps an error quoting a malformed entry's bytes the
+ * same answer on every member, rather than a local failure. */
 json_t *flaredb_db_error_json(int code, const char *msg, json_t *extra)
 {
-    json_t *e = json_pack("{siso}", "code", code, "message", message_json(msg));
+    json_t *e = json_pack("{siso}", "code", code, "message", uc_json_message(msg));
     if (e && extra && json_object_update(e, extra) < 0) {
         json_decref(e);
         e = NULL;
@@ -402,30 +388,33 @@ static int bind_one(sqlite3_stmt *st, int idx, const struct sql_param *v, size_t
     }
 }
 
-int flaredb_db_stmt_bind_check(sqlite3_stmt *st, const struct sql_req *req, size_t si, char *err)
+/* The statement's parameter count against the request's. */
+static int count_check(sqlite3_stmt *st, const struct sql_stmt *s, size_t si, char *err)
 {
-    const struct sql_stmt *s = &req->stmts[si];
     int want = sqlite3_bind_parameter_count(st);
     if (s->np != (size_t)want)
         return uc_err_set(err, UC_EINVAL, "statements[%zu] has %d parameter%s, %zu given", si, want,
                           want == 1 ? "" : "s", s->np);
-    for (size_t i = 0; i < s->np; i++) {
-        int rc = bad_param(&s->params[i], (int)i + 1, si, err);
-        if (rc < 0)
-            return rc;
-    }
     return 0;
+}
+
+int flaredb_db_stmt_bind_check(sqlite3_stmt *st, const struct sql_req *req, size_t si, char *err)
+{
+    const struct sql_stmt *s = &req->stmts[si];
+    int rc = count_check(st, s, si, err);
+    for (size_t i = 0; rc == 0 && i < s->np; i++)
+        rc = bad_param(&s->params[i], (int)i + 1, si, err);
+    return rc;
 }
 
 int flaredb_db_stmt_bind(struct fconn *c, sqlite3_stmt *st, const struct sql_req *req, size_t si,
                          struct stmt_fail *f, char *err)
 {
     const struct sql_stmt *s = &req->stmts[si];
-    int want = sqlite3_bind_parameter_count(st);
     *f = (struct stmt_fail){0};
-    if (s->np != (size_t)want)
-        return uc_err_set(err, UC_EINVAL, "statements[%zu] has %d parameter%s, %zu given", si, want,
-                          want == 1 ? "" : "s", s->np);
+    int rc0 = count_check(st, s, si, err);
+    if (rc0 < 0)
+        return rc0;
     for (size_t i = 0; i < s->np; i++) {
         int rc = bind_one(st, (int)i + 1, &s->params[i], si, err);
         if (rc < 0)

@@ -73,6 +73,11 @@ UC_MUSTCHECK int uc_json_parse(const char *text, size_t len, json_t **out, char 
  * freed with uc_free, or NULL when v is NULL or memory runs out. */
 UC_MUSTCHECK char *uc_json_dumps(const json_t *v);
 
+/* A message (NUL-terminated, at most UC_ERR_LEN bytes used) as a new JSON
+ * string; when it is not UTF-8 every byte past ASCII becomes '?', so an
+ * error quoting raw bytes still has a message. NULL only on ENOMEM. */
+json_t *uc_json_message(const char *msg);
+
 /* Format a unix time in milliseconds as RFC 3339 UTC, always with three
  * fraction digits and "Z" ("2026-01-02T03:04:05.123Z"), into buf (at least
  * 32 bytes). Times outside years 0000-9999 are clamped to that range. */

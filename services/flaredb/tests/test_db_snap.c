@@ -127,7 +127,6 @@ START_TEST(the_split_snapshot_drives_raft_state_machine)
 }
 END_TEST
 
-
 START_TEST(a_large_database_is_snapshotted_once_the_log_holds_half_its_size)
 {
     struct uc_repl_sm sm = flaredb_db_sm(db);
