@@ -19,6 +19,10 @@
 
 #define SWEEP_MS 10          /* deadline granularity */
 #define CONNECT_RETRY_MS 200 /* between attempts to reach a peer */
+/* raft_uv segment sizes: its default, a cap, and the room assumed per entry. */
+#define SEGMENT_MIN ((size_t)8 << 20)
+#define SEGMENT_MAX ((size_t)64 << 20)
+#define SEGMENT_PER_ENTRY 512
 
 struct uc_repl {
     /* Set at create, then read-only. */
@@ -272,13 +276,26 @@ static int bootstrap(struct uc_repl *repl, const struct uc_repl_config *cfg, cha
     return 0;
 }
 
+/* raft_uv closes its open segment file when the segment is full and after
+ * every snapshot, and a close destroys the segment's kernel AIO context
+ * (io_destroy) on the loop thread, which waits out RCU grace periods: tens
+ * of ms during which the member handles nothing. Segments that hold the
+ * entries between two snapshots leave the snapshot as the only close. */
+static size_t segment_size(unsigned snapshot_threshold, size_t asked)
+{
+    size_t s = asked ? asked : (size_t)snapshot_threshold * SEGMENT_PER_ENTRY;
+    return s < SEGMENT_MIN ? SEGMENT_MIN : s > SEGMENT_MAX ? SEGMENT_MAX : s;
+}
+
 static void tune(struct uc_repl *repl, const struct uc_repl_config *cfg)
 {
     struct raft *r = &repl->raft;
+    unsigned threshold =
+        cfg->snapshot_threshold ? cfg->snapshot_threshold : UC_REPL_DEFAULT_SNAPSHOT;
     raft_set_election_timeout(r, cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
     raft_set_heartbeat_timeout(r, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
-    raft_set_snapshot_threshold(r, cfg->snapshot_threshold ? cfg->snapshot_threshold
-                                                           : UC_REPL_DEFAULT_SNAPSHOT);
+    raft_set_snapshot_threshold(r, threshold);
+    raft_uv_set_segment_size(&repl->io, segment_size(threshold, cfg->segment_bytes));
     raft_set_snapshot_trailing(r, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
     raft_set_pre_vote(r, !cfg->disable_pre_vote);
     raft_uv_set_connect_retry_delay(&repl->io, CONNECT_RETRY_MS);

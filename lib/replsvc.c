@@ -246,6 +246,7 @@ static int take_opts(struct uc_replsvc *rs, const struct uc_replsvc_config *cfg,
     rs->access_log = o->access_log;
     rs->timeout_ms = o->request_timeout_ms > 0 ? o->request_timeout_ms : 5000;
     rs->max_cmd = cfg->max_cmd ? cfg->max_cmd : UC_REPL_DEFAULT_CMD;
+    rs->segment_bytes = cfg->segment_bytes;
     if (rs->max_cmd >= UC_REPL_MAX_CMD)
         rs->max_cmd = UC_REPL_MAX_CMD - 1;
     rs->forward_query = cfg->forward_query;
@@ -277,6 +278,7 @@ static int start_repl(struct uc_replsvc *rs, const struct uc_replsvc_opts *o, ch
         .election_timeout_ms = (unsigned)o->election_timeout_ms,
         .heartbeat_ms = (unsigned)o->heartbeat_ms,
         .snapshot_threshold = (unsigned)o->snapshot_threshold,
+        .segment_bytes = rs->segment_bytes,
         .max_cmd = max,
     };
     if ((rc = uc_repl_create(&rs->repl, &rc_cfg, err)) < 0)

@@ -103,7 +103,8 @@ struct uc_replsvc {
     unsigned threads;
     bool access_log;
     int64_t timeout_ms;
-    size_t max_cmd; /* of a wrapped service command */
+    size_t max_cmd;       /* of a wrapped service command */
+    size_t segment_bytes; /* uc_replsvc_config's */
     const char *const *forward_query;
     int (*status_hook)(void *ctx, json_t *out);
     void (*metrics_hook)(void *ctx, FILE *out);

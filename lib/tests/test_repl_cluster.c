@@ -5,6 +5,7 @@
  * stop, and membership. With UC_REPL_BENCH=1 it also prints proposals/s. */
 #include <arpa/inet.h>
 #include <check.h>
+#include <dirent.h>
 
 #include "uc_check.h"
 #include <ftw.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1131,6 +1133,47 @@ START_TEST(measure_proposals_per_second)
 }
 END_TEST
 
+/* --- log segments ------------------------------------------------------------------------- */
+
+/* The size of the largest open segment file in member i's data dir. */
+static long long open_segment_bytes(unsigned i)
+{
+    DIR *d = opendir(C.nodes[i].dir);
+    ck_assert_ptr_nonnull(d);
+    long long max = 0;
+    char path[sizeof(C.nodes[i].dir) + 300];
+    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+        struct stat st;
+        if (strncmp(e->d_name, "open-", 5) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", C.nodes[i].dir, e->d_name);
+        ck_assert_int_eq(stat(path, &st), 0);
+        max = st.st_size > max ? st.st_size : max;
+    }
+    ck_assert_int_eq(closedir(d), 0);
+    return max;
+}
+
+/* Segment files hold the entries between two snapshots (512 bytes an entry,
+ * from raft_uv's 8 MiB to 64 MiB), so that a snapshot, not a full segment,
+ * is what closes one: each close stalls the member (lib/repl.c). */
+START_TEST(log_segments_are_sized_by_the_snapshot_threshold)
+{
+    static const struct {
+        unsigned threshold;
+        long long bytes;
+    } cases[] = {{100000, 100000 * 512}, {10000000, 64 << 20}, {1000, 8 << 20}};
+    char err[UC_ERR_LEN];
+    for (unsigned i = 0; i < 3; i++) {
+        C.snapshot_threshold = cases[i].threshold;
+        ck_assert_msg(start_node(0, 1, err) == 0, "%s", err);
+        propose_ok(i + 1);
+        ck_assert_int_eq(open_segment_bytes(0), cases[i].bytes);
+        stop_node(0);
+    }
+}
+END_TEST
+
 int main(void)
 {
     raft_heap_set(&zero_heap); /* before libraft allocates anything */
@@ -1147,6 +1190,7 @@ int main(void)
         {"snapshot", restarted_member_catches_up_through_a_snapshot},
         {"snapshot", split_snapshots_are_encoded_off_the_loop_while_proposals_continue},
         {"odd_lengths", odd_length_commands_survive_a_full_restart},
+        {"segments", log_segments_are_sized_by_the_snapshot_threshold},
         {"deadline", deadline_is_kept_when_quorum_is_lost},
         {"stop", stop_fails_pending_requests_and_refuses_new_ones},
         {"create", create_refuses_bad_configs_and_a_busy_data_dir},

@@ -197,7 +197,7 @@ struct svc_config {
 };
 
 static const struct uc_config_opt rows[] = {
-    UC_REPLSVC_CONFIG_OPTS(struct svc_config, repl, "flaredb", "7300", "7301"),
+    UC_REPLSVC_CONFIG_OPTS(struct svc_config, repl, "flaredb", "7300", "7301", "10000"),
     {"extra", UC_CFG_STRING, offsetof(struct svc_config, extra), "x", 0, 0, false, "extra"},
     {NULL},
 };

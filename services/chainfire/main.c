@@ -14,6 +14,11 @@
 #include "uc/replsvc.h"
 
 #define DRAIN_MS 10000
+/* etcd's --snapshot-count, not the replicated services' shared 10000: each
+ * snapshot stalls a member for tens of ms (lib/repl.c, segment_size), and
+ * chainfire's entries are small (docs/operations.md, "Snapshots, log and
+ * compaction", says what it costs). */
+#define SNAPSHOT_THRESHOLD "100000"
 
 struct cf_config {
     struct uc_replsvc_opts repl;
@@ -28,7 +33,7 @@ struct cf_config {
         n, t, offsetof(struct cf_config, f), d, lo, hi, req, h                                     \
     }
 static const struct uc_config_opt options[] = {
-    UC_REPLSVC_CONFIG_OPTS(struct cf_config, repl, "chainfire", "7200", "7201"),
+    UC_REPLSVC_CONFIG_OPTS(struct cf_config, repl, "chainfire", "7200", "7201", SNAPSHOT_THRESHOLD),
     OPT("max-key-bytes", UC_CFG_INT, max_key_bytes, "1536", 1, 65536, false, "longest key"),
     OPT("max-value-bytes", UC_CFG_INT, max_value_bytes, "1048576", 1, 16777216, false,
         "longest value"),

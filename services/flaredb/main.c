@@ -18,6 +18,7 @@
 #include "uc/httpc.h"
 #include "uc/replsvc.h"
 
+#define SEGMENT_BYTES ((size_t)64 << 20)
 #define DRAIN_MS 10000
 #define DB_FILE "flaredb.db"
 
@@ -35,7 +36,7 @@ struct fdb_config {
         n, t, offsetof(struct fdb_config, f), d, lo, hi, req, h                                    \
     }
 static const struct uc_config_opt options[] = {
-    UC_REPLSVC_CONFIG_OPTS(struct fdb_config, repl, "flaredb", "7300", "7301"),
+    UC_REPLSVC_CONFIG_OPTS(struct fdb_config, repl, "flaredb", "7300", "7301", "10000"),
     OPT("statement-timeout-ms", UC_CFG_INT, statement_timeout_ms, "5000", 10, 600000, false,
         "wall-clock limit of one read request (all its statements); a write is bounded by "
         "--max-steps instead"),
@@ -128,6 +129,9 @@ static int open_state(void *p, char err[UC_ERR_LEN])
         .sm = flaredb_server_sm(&d->srv),
         /* a request re-serialized, with the fields the API adds */
         .max_cmd = body_limit(&d->cfg) * 2 + 65536,
+        /* entries up to a batch's ~11 KB: the largest segments, so a filled
+         * one (a stall of tens of ms, lib/repl.c) comes rarely */
+        .segment_bytes = SEGMENT_BYTES,
     };
     flaredb_api_hooks(&rcfg);
     if ((rc = uc_replsvc_create(&d->srv.rs, &rcfg, err)) < 0)

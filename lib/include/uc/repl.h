@@ -108,14 +108,17 @@ struct uc_repl_config {
     /* Tuning; 0 picks the default shown. */
     unsigned election_timeout_ms; /* 1000; randomised between 1x and 2x */
     unsigned heartbeat_ms;        /* 100 */
-    /* UC_REPL_DEFAULT_SNAPSHOT entries applied since the last one. It also
-     * sizes the log's segment files: 512 bytes an entry, from 8 to 64 MiB
-     * (raft_uv preallocates up to three), because every segment that fills
-     * up stalls the member for tens of ms (lib/repl.c, segment_size). */
+    /* UC_REPL_DEFAULT_SNAPSHOT entries applied since the last one. */
     unsigned snapshot_threshold;
-    unsigned snapshot_trailing;   /* 128 entries kept behind a snapshot */
-    size_t max_cmd;               /* UC_REPL_DEFAULT_CMD; at most UC_REPL_MAX_CMD */
-    bool disable_pre_vote;        /* pre-vote is on unless this is set */
+    /* The log's segment file size. Every segment that fills up stalls the
+     * member for tens of ms (lib/repl.c, segment_size), so a service with
+     * large entries asks for large segments; raft_uv preallocates up to
+     * three. 0: 512 bytes per snapshot_threshold entry; always clamped to
+     * 8-64 MiB. */
+    size_t segment_bytes;
+    unsigned snapshot_trailing; /* 128 entries kept behind a snapshot */
+    size_t max_cmd;             /* UC_REPL_DEFAULT_CMD; at most UC_REPL_MAX_CMD */
+    bool disable_pre_vote;      /* pre-vote is on unless this is set */
 };
 
 /* The outcome of one asynchronous request, passed to its callback. */

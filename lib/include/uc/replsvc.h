@@ -67,12 +67,12 @@ struct uc_replsvc_opts {
         n, t, offsetof(type, f), d, lo, hi, req, h                                                 \
     }
 /* The uc_config_opt rows of struct uc_replsvc_opts, for a service's table:
- *   UC_REPLSVC_CONFIG_OPTS(struct cf_config, repl, "chainfire", "7200", "7201"),
+ *   UC_REPLSVC_CONFIG_OPTS(struct cf_config, repl, "chainfire", "7200", "7201", "100000"),
  * `field` names the embedded struct uc_replsvc_opts; `svc`, `api_port` and
  * `raft_port` are string literals giving the defaults (data dir
  * /var/lib/ultracloud/<svc>, port <api_port>, raft 127.0.0.1:<raft_port>).
  * Expands to rows only (no terminator). */
-#define UC_REPLSVC_CONFIG_OPTS(type, field, svc, api_port, raft_port)                              \
+#define UC_REPLSVC_CONFIG_OPTS(type, field, svc, api_port, raft_port, snapshot_default)            \
     UC_REPLSVC_OPT_(type, field.node_id, "node-id", UC_CFG_INT, NULL, 1, INT64_MAX, true,          \
                     "this member's raft id (> 0), never reused"),                                  \
         UC_REPLSVC_OPT_(type, field.listen, "listen", UC_CFG_STRING, "127.0.0.1", 0, 0, false,     \
@@ -111,8 +111,9 @@ struct uc_replsvc_opts {
                         "1000", 50, 60000, false, "raft election timeout"),                        \
         UC_REPLSVC_OPT_(type, field.heartbeat_ms, "heartbeat-ms", UC_CFG_INT, "100", 10, 10000,    \
                         false, "raft heartbeat"),                                                  \
-        UC_REPLSVC_OPT_(type, field.snapshot_threshold, "snapshot-threshold", UC_CFG_INT, "10000", \
-                        2, 10000000, false, "entries applied between snapshots"),                  \
+        UC_REPLSVC_OPT_(type, field.snapshot_threshold, "snapshot-threshold", UC_CFG_INT,          \
+                        snapshot_default, 2, 10000000, false,                                      \
+                        "entries applied between snapshots"),                                      \
         UC_REPLSVC_OPT_(type, field.threads, "threads", UC_CFG_INT, "4", 1, 64, false,             \
                         "HTTP worker threads"),                                                    \
         UC_REPLSVC_OPT_(type, field.log_level, "log-level", UC_CFG_STRING, "info", 0, 0, false,    \
@@ -147,6 +148,7 @@ struct uc_replsvc_config {
     const struct uc_replsvc_opts *opts; /* read during create only */
     struct uc_repl_sm sm;               /* the service's; sm.ctx borrowed until destroy */
     size_t max_cmd;                     /* largest service command; 0: UC_REPL_DEFAULT_CMD */
+    size_t segment_bytes;               /* raft log segment size; 0: uc_repl's choice */
     /* Query parameters a forwarded request keeps (besides forwarded=1),
      * NULL-terminated; NULL: none. Borrowed for the module's life. */
     const char *const *forward_query;
