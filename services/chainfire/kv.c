@@ -183,6 +183,12 @@ int chainfire_kv_entry_get(struct chainfire_kv *kv, const struct bytes *k, struc
         memmove(&kv->ents[i + 1], &kv->ents[i], (kv->n - i) * sizeof(*kv->ents));
         kv->ents[i] = (struct entry){.key = key, .klen = k->n};
         kv->n++;
+        /* A sweep keeps its place; a key new to the part still to visit
+         * costs it one more visit. */
+        if (kv->sweep_left > 0 && i < kv->sweep_at)
+            kv->sweep_at++;
+        else if (kv->sweep_left > 0)
+            kv->sweep_left++;
     }
     *out = &kv->ents[i];
     return 0;
@@ -313,40 +319,66 @@ void chainfire_kv_lease_drop(struct chainfire_kv *kv, struct chainfire_kv_lease 
 
 /* ---- compaction -------------------------------------------------------- */
 
-/* Drop history older than what revision `at` sees; drop the entry when
- * nothing remains. Returns false when the entry should be removed. */
+size_t chainfire_kv_compact_drop(const struct entry *e, int64_t at)
+{
+    size_t i = e->n; /* becomes the number of revisions written at or before `at` */
+    while (i > 0 && e->revs[i - 1].mod > at)
+        i--;
+    if (i == 0)
+        return 0;
+    return e->revs[i - 1].tomb ? i : i - 1;
+}
+
+/* Drop e's history older than what revision `at` sees; false when nothing
+ * is left (the entry becomes a hole). */
 static bool compact_entry(struct chainfire_kv *kv, struct entry *e, int64_t at)
 {
-    size_t keep = 0; /* index of the revision visible at `at` */
-    bool any = false;
-    for (size_t i = 0; i < e->n; i++)
-        if (e->revs[i].mod <= at) {
-            keep = i;
-            any = true;
-        }
-    if (!any)
-        return true;
-    if (e->revs[keep].tomb)
-        keep++;
-    for (size_t i = 0; i < keep; i++)
+    size_t drop = chainfire_kv_compact_drop(e, at);
+    for (size_t i = 0; i < drop; i++)
         chainfire_kv_buf_free(kv, e->revs[i].val);
-    memmove(e->revs, &e->revs[keep], (e->n - keep) * sizeof(*e->revs));
-    e->n -= keep;
+    memmove(e->revs, &e->revs[drop], (e->n - drop) * sizeof(*e->revs));
+    e->n -= drop;
     return e->n > 0;
 }
 
 void chainfire_kv_compact_raw(struct chainfire_kv *kv, int64_t at)
 {
+    kv->compact_rev = at;
+    kv->sweep_left = kv->n;
+}
+
+/* Remove the entries left empty, keeping the order (one pass of struct
+ * moves, no lookups). */
+static void drop_holes(struct chainfire_kv *kv)
+{
     size_t w = 0;
     for (size_t i = 0; i < kv->n; i++) {
-        if (compact_entry(kv, &kv->ents[i], at))
+        if (kv->ents[i].n > 0)
             kv->ents[w++] = kv->ents[i];
         else
             entry_free(kv, &kv->ents[i]);
     }
     kv->n = w;
-    kv->compact_rev = at;
+    kv->sweep_at = 0;
+    kv->holes = 0;
 }
+
+void chainfire_kv_sweep(struct chainfire_kv *kv, size_t max)
+{
+    if (kv->n == 0)
+        kv->sweep_left = 0;
+    for (; max > 0 && kv->sweep_left > 0; max--) {
+        if (kv->sweep_at >= kv->n)
+            kv->sweep_at = 0;
+        kv->sweep_left--;
+        if (!compact_entry(kv, &kv->ents[kv->sweep_at++], kv->compact_rev))
+            kv->holes++;
+    }
+    if (kv->sweep_left == 0 && kv->holes > 0)
+        drop_holes(kv);
+}
+
+bool chainfire_kv_sweeping(const struct chainfire_kv *kv) { return kv->sweep_left > 0; }
 
 /* ---- JSON helpers ------------------------------------------------------ */
 

@@ -6,6 +6,7 @@
 #ifndef CHAINFIRE_KV_H
 #define CHAINFIRE_KV_H
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,6 +83,23 @@ UC_MUSTCHECK int chainfire_kv_changes(const struct chainfire_kv *kv, const json_
  * when never). */
 int64_t chainfire_kv_revision(const struct chainfire_kv *kv);
 int64_t chainfire_kv_compacted(const struct chainfire_kv *kv);
+
+/* Compaction frees history in steps: a compact command only moves the
+ * compaction point (reads and watches below it are refused at once), then
+ * every command applied after it, whatever it does, first visits up to
+ * CHAINFIRE_KV_SWEEP_STEP keys and frees their history below that point,
+ * so no single apply holds the loop for a time that grows with the store.
+ * Members may be at different points of a sweep (one restored from a
+ * snapshot has none left): snapshots leave out what the sweep has yet to
+ * free, so members that applied the same log still give the same bytes. */
+#define CHAINFIRE_KV_SWEEP_STEP 256
+
+/* Visit up to `max` keys of the sweep in progress (SIZE_MAX: finish it).
+ * The visit that ends a sweep also removes the keys left with no history,
+ * in one pass over the key array that moves only the remaining keys' slots. */
+void chainfire_kv_sweep(struct chainfire_kv *kv, size_t max);
+/* True while a sweep has keys left to visit. */
+bool chainfire_kv_sweeping(const struct chainfire_kv *kv);
 
 /* The TTL of lease `id` and the number of live keys attached to it.
  * Errors: UC_ENOENT (no such lease). Outputs untouched on failure. */

@@ -526,6 +526,7 @@ int chainfire_kv_apply(struct chainfire_kv *kv, const void *cmd, size_t len, jso
 {
     struct wctx w = {.kv = kv, .next = kv->rev + 1};
     json_t *c = NULL, *res = NULL;
+    chainfire_kv_sweep(kv, CHAINFIRE_KV_SWEEP_STEP); /* before anything can fail */
     int rc = uc_json_parse(cmd, len, &c, w.err);
     if (rc == UC_ENOMEM)
         return rc;

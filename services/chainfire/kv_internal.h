@@ -39,6 +39,11 @@ struct chainfire_kv {
     size_t nleases, lcap;
     unsigned pins;   /* views taken and not released */
     void *graveyard; /* buffers released while pinned */
+    /* Compaction sweep: history below compact_rev that no read can see any
+     * more is freed a few entries per apply, from ents[sweep_at] on
+     * (wrapping), until sweep_left entries were visited; entries left
+     * empty (holes) stay in place until then. */
+    size_t sweep_at, sweep_left, holes;
 };
 
 /* A byte string decoded from base64url; `end` ranges also use `open`
@@ -97,8 +102,13 @@ struct chainfire_kv_lease *chainfire_kv_lease_find(const struct chainfire_kv *kv
 /* Insert in id order. Errors: UC_ENOMEM. */
 UC_MUSTCHECK int chainfire_kv_lease_add(struct chainfire_kv *kv, int64_t id, int64_t ttl);
 void chainfire_kv_lease_drop(struct chainfire_kv *kv, struct chainfire_kv_lease *l);
-/* Drop history older than what revision `at` sees. */
+/* Compact at revision `at`: reads below it are refused from now on, and a
+ * sweep is started that frees the history they alone could see. */
 void chainfire_kv_compact_raw(struct chainfire_kv *kv, int64_t at);
+/* The number of e's oldest revisions that nothing at or after revision
+ * `at` sees: all but the one visible at `at`, and that one too when it is a
+ * tombstone. */
+size_t chainfire_kv_compact_drop(const struct entry *e, int64_t at);
 
 /* ---- JSON helpers (kv.c) ----------------------------------------------- */
 

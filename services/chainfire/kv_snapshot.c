@@ -54,18 +54,20 @@ static void view_free(struct chainfire_kv_view *v)
     uc_free(v);
 }
 
-/* Copy the index: keys with their revisions (entries left empty by a failed
- * write hold nothing and are skipped), and the leases. */
+/* Copy the index: keys with the revisions compaction keeps (what the sweep
+ * has yet to free is left out, and so are keys left with nothing), and the
+ * leases. */
 static void view_fill(struct chainfire_kv_view *v, const struct chainfire_kv *kv)
 {
     size_t k = 0, r = 0;
     for (size_t i = 0; i < kv->n; i++) {
         const struct entry *e = &kv->ents[i];
-        if (e->n == 0)
+        size_t drop = chainfire_kv_compact_drop(e, kv->compact_rev), n = e->n - drop;
+        if (n == 0)
             continue;
-        v->keys[k++] = (struct vkey){e->key, e->klen, r, e->n};
-        memcpy(&v->revs[r], e->revs, e->n * sizeof(*e->revs));
-        r += e->n;
+        v->keys[k++] = (struct vkey){e->key, e->klen, r, n};
+        memcpy(&v->revs[r], &e->revs[drop], n * sizeof(*e->revs));
+        r += n;
     }
     if (kv->nleases)
         memcpy(v->leases, kv->leases, kv->nleases * sizeof(*kv->leases));
@@ -77,8 +79,10 @@ int chainfire_kv_view_take(struct chainfire_kv *kv, struct chainfire_kv_view **o
 {
     size_t nkeys = 0, nrevs = 0;
     for (size_t i = 0; i < kv->n; i++) {
-        nkeys += kv->ents[i].n > 0;
-        nrevs += kv->ents[i].n;
+        const struct entry *e = &kv->ents[i];
+        size_t n = e->n - chainfire_kv_compact_drop(e, kv->compact_rev);
+        nkeys += n > 0;
+        nrevs += n;
     }
     struct chainfire_kv_view *v = uc_calloc(1, sizeof(*v));
     if (!v)

@@ -1,5 +1,6 @@
 /* test_kv.c - chainfire's MVCC state machine: revisions, ranges, deletes,
- * transactions, leases, compaction, snapshots and command validation. */
+ * transactions, leases, compaction (and its stepwise sweep, looked at
+ * through kv_internal.h), snapshots and command validation. */
 #include <check.h>
 
 #include "uc_check.h"
@@ -7,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../kv.h"
+#include "../kv_internal.h"
 #include "uc/alloc.h"
 #include "uc/crypto.h"
 
@@ -414,6 +415,162 @@ START_TEST(compact_drops_old_revisions_but_keeps_current)
 }
 END_TEST
 
+/* Apply the command `fmt` formats to store `s`, with %s standing for the
+ * base64url of `key`; the result must not be a refusal. */
+static void cmd_to(struct chainfire_kv *s, const char *fmt, const char *key)
+{
+    char *k = uc_b64url_encode(key, strlen(key)), cmd[256];
+    ck_assert_ptr_nonnull(k);
+    int len = snprintf(cmd, sizeof(cmd), fmt, k);
+    uc_free(k);
+    json_t *res = NULL;
+    ck_assert_int_eq(chainfire_kv_apply(s, cmd, (size_t)len, &res), 0);
+    ck_assert_ptr_null(json_object_get(res, "error"));
+    json_decref(res);
+}
+
+#define PUT "{\"op\":\"put\",\"key\":\"%s\",\"value\":\"dg\"}"
+#define DEL "{\"op\":\"delete\",\"key\":\"%s\"}"
+
+static void compact_to(struct chainfire_kv *s, int64_t rev)
+{
+    char cmd[64];
+    int len = snprintf(cmd, sizeof(cmd), "{\"op\":\"compact\",\"revision\":%lld}", (long long)rev);
+    json_t *res = NULL;
+    ck_assert_int_eq(chainfire_kv_apply(s, cmd, (size_t)len, &res), 0);
+    ck_assert_int_eq(num(res, "compacted"), rev);
+    json_decref(res);
+}
+
+/* How many revisions the store holds, freed or not by a sweep yet. */
+static size_t revs_held(const struct chainfire_kv *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        n += s->ents[i].n;
+    return n;
+}
+
+static void put_keys(struct chainfire_kv *s, const char *prefix, int n, int step)
+{
+    char k[16];
+    for (int i = 0; i < n; i += step) {
+        snprintf(k, sizeof(k), "%s%03d", prefix, i);
+        cmd_to(s, PUT, k);
+    }
+}
+
+/* A compact command only moves the compaction point; each later apply
+ * frees the history of at most CHAINFIRE_KV_SWEEP_STEP keys. */
+START_TEST(compaction_frees_history_a_step_per_apply)
+{
+    put_keys(kv, "k", 600, 1);
+    put_keys(kv, "k", 600, 1);
+    compact_to(kv, 1200);
+    ck_assert(chainfire_kv_sweeping(kv));
+    ck_assert_uint_eq(revs_held(kv), 1200);
+    cmd_to(kv, PUT, "z");
+    ck_assert_uint_eq(revs_held(kv), 1200 - CHAINFIRE_KV_SWEEP_STEP + 1);
+    cmd_to(kv, PUT, "z");
+    ck_assert_uint_eq(revs_held(kv), 1200 - 2 * CHAINFIRE_KV_SWEEP_STEP + 2);
+    ck_assert(chainfire_kv_sweeping(kv));
+    cmd_to(kv, PUT, "z"); /* the last 88 keys, and z, new to the part left */
+    ck_assert(!chainfire_kv_sweeping(kv));
+    ck_assert_uint_eq(revs_held(kv), 600 + 3);
+    ck_assert_uint_eq(kv->n, 601);
+}
+END_TEST
+
+/* The same commands on two stores, one finishing every sweep at once: new
+ * keys on both sides of the sweep's place, deletes that leave keys empty,
+ * and a second compaction in mid-sweep. Once the stepwise sweep is done the
+ * two hold the same keys and revisions, and snapshots are equal all along. */
+START_TEST(stepwise_compaction_ends_where_a_one_shot_one_does)
+{
+    struct chainfire_kv *once = NULL, *both[2];
+    ck_assert_int_eq(chainfire_kv_create(&once), 0);
+    both[0] = kv;
+    both[1] = once;
+    char k[16], *a, *b;
+    size_t alen, blen;
+    for (int round = 0; round < 12; round++) {
+        for (int j = 0; j < 2; j++) {
+            struct chainfire_kv *s = both[j];
+            put_keys(s, round % 2 ? "a" : "k", 300, round + 1);
+            snprintf(k, sizeof(k), "k%03d", round * 7);
+            if (round > 0)
+                cmd_to(s, DEL, k);
+            if (round == 1 || round == 3)
+                compact_to(s, chainfire_kv_revision(s) - 5);
+            if (s == once)
+                chainfire_kv_sweep(once, SIZE_MAX);
+        }
+        ck_assert_int_eq(chainfire_kv_snapshot(kv, &a, &alen), 0);
+        ck_assert_int_eq(chainfire_kv_snapshot(once, &b, &blen), 0);
+        ck_assert_uint_eq(alen, blen);
+        ck_assert_mem_eq(a, b, alen);
+        uc_free(a);
+        uc_free(b);
+    }
+    ck_assert(!chainfire_kv_sweeping(kv));
+    ck_assert_uint_eq(kv->n, once->n);
+    for (size_t i = 0; i < kv->n; i++) {
+        const struct entry *x = &kv->ents[i], *y = &once->ents[i];
+        ck_assert_mem_eq(x->key, y->key, x->klen);
+        ck_assert_uint_eq(x->n, y->n);
+        for (size_t r = 0; r < x->n; r++)
+            ck_assert_int_eq(x->revs[r].mod, y->revs[r].mod);
+    }
+    chainfire_kv_destroy(once);
+}
+END_TEST
+
+/* Keys added in mid-sweep, before and after its place, neither make it
+ * skip a key nor cost a key's history: every old revision still goes. */
+START_TEST(sweep_keeps_its_place_when_keys_are_added)
+{
+    put_keys(kv, "k", 600, 1);
+    put_keys(kv, "k", 600, 1);
+    compact_to(kv, 1200);
+    cmd_to(kv, PUT, "a000"); /* after the first step, before its place */
+    cmd_to(kv, PUT, "m000"); /* after its place */
+    for (int i = 0; i < 3; i++)
+        cmd_to(kv, PUT, "a000");
+    ck_assert(!chainfire_kv_sweeping(kv));
+    ck_assert_uint_eq(revs_held(kv), 600 + 4 + 1);
+}
+END_TEST
+
+/* A snapshot taken in mid-sweep leaves out what the sweep has yet to free:
+ * it equals the one taken after, and restores to a store with no sweep
+ * left and the same snapshot. */
+START_TEST(snapshot_in_mid_sweep_holds_only_what_compaction_keeps)
+{
+    char *mid, *after, *again, err[UC_ERR_LEN];
+    size_t mlen, alen, glen;
+    put_keys(kv, "k", 400, 1);
+    put_keys(kv, "k", 400, 2);
+    cmd_to(kv, DEL, "k003");
+    compact_to(kv, chainfire_kv_revision(kv));
+    cmd_to(kv, PUT, "k500");
+    ck_assert(chainfire_kv_sweeping(kv));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &mid, &mlen), 0);
+    chainfire_kv_sweep(kv, SIZE_MAX);
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &after, &alen), 0);
+    ck_assert_uint_eq(mlen, alen);
+    ck_assert_mem_eq(mid, after, mlen);
+    ck_assert_uint_eq(kv->n, 400); /* k003 is gone, k500 came */
+    ck_assert_int_eq(chainfire_kv_restore(kv, mid, mlen, err), 0);
+    ck_assert(!chainfire_kv_sweeping(kv));
+    ck_assert_int_eq(chainfire_kv_snapshot(kv, &again, &glen), 0);
+    ck_assert_uint_eq(glen, mlen);
+    ck_assert_mem_eq(again, mid, mlen);
+    uc_free(mid);
+    uc_free(after);
+    uc_free(again);
+}
+END_TEST
+
 /* --- snapshot / restore ------------------------------------------------- */
 
 START_TEST(snapshot_round_trips_history_and_leases)
@@ -747,6 +904,10 @@ static Suite *kv_suite(void)
     tcase_add_test(tc, lease_list_is_in_id_order);
     tc = tcase(s, "compact");
     tcase_add_test(tc, compact_drops_old_revisions_but_keeps_current);
+    tcase_add_test(tc, compaction_frees_history_a_step_per_apply);
+    tcase_add_test(tc, stepwise_compaction_ends_where_a_one_shot_one_does);
+    tcase_add_test(tc, sweep_keeps_its_place_when_keys_are_added);
+    tcase_add_test(tc, snapshot_in_mid_sweep_holds_only_what_compaction_keeps);
     tc = tcase(s, "snapshot_restore");
     tcase_add_test(tc, snapshot_round_trips_history_and_leases);
     tcase_add_test(tc, restore_of_garbage_leaves_the_store_unchanged);
