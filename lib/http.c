@@ -201,10 +201,14 @@ int uc_http_start(struct uc_http_server **out, const struct uc_http_opts *opts,
                   char err[UC_ERR_LEN])
 {
     struct sockaddr_storage ss;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME |
-        MHD_USE_ERROR_LOG |
-        (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL);
+    /* poll(), not epoll: with epoll and worker threads, MHD_quiesce_daemon
+     * (our drain) races a worker removing the listen socket from its epoll
+     * set, and the loser's epoll_ctl fails and MHD aborts the process
+     * ("Failed to remove listen FD from epoll set", an open MHD defect; seen
+     * in a SIGTERM right after start). Each worker polls its own few
+     * connections, so poll() costs little here. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_POLL;
     if (!out || !opts)
         return uc_err_set(err, UC_EINVAL, "no options");
     int rc = parse_addr(opts->bind_addr, opts->port, &ss, &flags, err);

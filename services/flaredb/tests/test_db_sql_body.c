@@ -177,7 +177,7 @@ START_TEST(mutated_bodies_are_read_fast_only_when_the_general_path_agrees)
     ck_assert_ptr_nonnull(b);
     static const char alphabet[] = "{}[]\":,\\ 0123456789.-+eEtrufalsn\"x\xc3\xa9\x80";
     unsigned seed = 12345, accepted = 0;
-    for (int round = 0; round < 20000; round++) {
+    for (int round = 0; round < 8000; round++) {
         memcpy(b, usual, len + 1);
         int flips = 1 + (int)(rand_r(&seed) % 3);
         for (int f = 0; f < flips; f++)
