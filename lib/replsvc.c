@@ -9,6 +9,7 @@
 #include "replsvc_internal.h"
 #include "uc/alloc.h"
 #include "uc/clock.h"
+#include "uc/httpc.h"
 #include "uc/log.h"
 
 #define TICK_MS 50 /* how often the publisher looks at the member's role */
@@ -309,6 +310,10 @@ int uc_replsvc_create(struct uc_replsvc **out, const struct uc_replsvc_config *c
     if (rc == 0 && replsvc_sm_init(&rs->sm, &cfg->sm) < 0)
         rc = uc_err_set(err, UC_ENOMEM, "replsvc: cannot create a mutex");
     rs->sm_ready = rc == 0;
+    /* libcurl counts its inits, so each member (and a store) may take one */
+    if (rc == 0 && uc_httpc_global_init() < 0)
+        rc = uc_err_set(err, UC_EIO, "replsvc: cannot set up the HTTP client");
+    rs->httpc_ready = rc == 0;
     if (rc == 0 && cfg->opts->restore_from && cfg->opts->restore_from[0])
         rc = load_backup(rs, cfg->opts->restore_from, err);
     if (rc == 0)
@@ -347,6 +352,8 @@ void uc_replsvc_destroy(struct uc_replsvc *rs)
     uc_replsvc_stop(rs);
     uc_repl_destroy(rs->repl);
     uc_auth_verifier_destroy(rs->verifier);
+    if (rs->httpc_ready)
+        uc_httpc_global_cleanup();
     if (rs->sm_ready)
         replsvc_sm_deinit(&rs->sm);
     if (rs->restore_mu_ready)

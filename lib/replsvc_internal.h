@@ -110,6 +110,7 @@ struct uc_replsvc {
     void (*metrics_hook)(void *ctx, FILE *out);
     struct replsvc_sm sm;
     bool sm_ready;
+    bool httpc_ready; /* holds one uc_httpc_global_init */
     struct uc_repl *repl;
     struct uc_auth_verifier *verifier;
 

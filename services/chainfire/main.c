@@ -10,7 +10,6 @@
 #include "uc/config.h"
 #include "uc/daemon.h"
 #include "uc/http.h"
-#include "uc/httpc.h"
 #include "uc/replsvc.h"
 
 #define DRAIN_MS 10000
@@ -48,7 +47,6 @@ struct daemon {
     struct cf_config cfg;
     struct chainfire_server srv;
     bool srv_ready;
-    bool httpc_ready;
     struct uc_http_server *http;
 };
 
@@ -65,9 +63,6 @@ static int open_state(void *p, char err[UC_ERR_LEN])
     s->limits.max_value = (size_t)d->cfg.max_value_bytes;
     s->compact_retain = d->cfg.compact_retain;
     s->max_watches = (unsigned)d->cfg.max_watches;
-    if ((rc = uc_httpc_global_init()) < 0)
-        return uc_err_set(err, rc, "cannot set up the HTTP client");
-    d->httpc_ready = true;
     struct uc_replsvc_config rcfg = {
         .service = "chainfire",
         .opts = &d->cfg.repl,
@@ -105,8 +100,6 @@ static void teardown(void *p)
     uc_http_destroy(d->http);
     uc_replsvc_destroy(d->srv.rs);
     d->srv.rs = NULL;
-    if (d->httpc_ready)
-        uc_httpc_global_cleanup();
     if (d->srv_ready)
         chainfire_server_deinit(&d->srv);
 }

@@ -15,7 +15,6 @@
 #include "uc/config.h"
 #include "uc/daemon.h"
 #include "uc/http.h"
-#include "uc/httpc.h"
 #include "uc/replsvc.h"
 
 #define SEGMENT_BYTES ((size_t)64 << 20)
@@ -56,7 +55,6 @@ struct daemon {
     struct fdb_config cfg;
     struct flaredb_server srv;
     bool srv_ready;
-    bool httpc_ready;
     struct uc_http_server *http;
 };
 
@@ -120,9 +118,6 @@ static int open_state(void *p, char err[UC_ERR_LEN])
     int rc = open_db(d, err);
     if (rc < 0)
         return rc;
-    if ((rc = uc_httpc_global_init()) < 0)
-        return uc_err_set(err, rc, "cannot set up the HTTP client");
-    d->httpc_ready = true;
     struct uc_replsvc_config rcfg = {
         .service = "flaredb",
         .opts = &d->cfg.repl,
@@ -161,8 +156,6 @@ static void teardown(void *p)
     uc_http_destroy(d->http);
     uc_replsvc_destroy(d->srv.rs);
     d->srv.rs = NULL;
-    if (d->httpc_ready)
-        uc_httpc_global_cleanup();
     if (d->srv_ready)
         flaredb_server_deinit(&d->srv);
 }

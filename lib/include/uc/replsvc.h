@@ -166,7 +166,8 @@ struct uc_replsvc_config {
  * the uc_repl member (on the wrapped state machine; sm.restore is called on
  * this thread when the data dir holds a snapshot), and start the thread
  * that publishes this member's URL and proposes the restore while it leads.
- * Needs uc_httpc_global_init first (verifier and forwarding use it).
+ * Takes its own uc_httpc_global_init (libcurl counts them; verifier and
+ * forwarding use it), released by uc_replsvc_destroy.
  * On success *out owns everything (stop with uc_replsvc_stop, free with
  * uc_replsvc_destroy); on failure nothing is left running and *out is
  * untouched. Errors: UC_EINVAL (a bad option, a bad backup file: exit 2),
