@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 
+#include "raw_http.h"
 #include "uc_check.h"
 #include <netinet/in.h>
 #include <poll.h>
@@ -42,30 +43,6 @@ struct server {
 
 static struct server srv;
 
-/* Read one request (head, then Content-Length bytes of body) into buf. */
-static void read_request(int fd, char *buf, size_t cap)
-{
-    size_t n = 0, want = 0;
-    while (n + 1 < cap && !atomic_load(&srv.stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 50) <= 0)
-            continue;
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        buf[n] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end)
-            continue;
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        want = (size_t)(end + 4 - buf) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0);
-        if (n >= want)
-            break;
-    }
-    buf[n] = '\0';
-}
-
 static void answer(int fd, const struct canned *a)
 {
     char head[512];
@@ -102,7 +79,7 @@ static void *serve(void *arg)
         int fd = accept(srv.lfd, NULL, NULL);
         if (fd < 0)
             continue;
-        read_request(fd, buf, sizeof(buf));
+        raw_http_read(fd, buf, sizeof(buf), 50, &srv.stop);
         ck_assert_int_eq(pthread_mutex_lock(&srv.mu), 0);
         memcpy(srv.last, buf, sizeof(buf));
         ck_assert_int_eq(pthread_mutex_unlock(&srv.mu), 0);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 
+#include "raw_http.h"
 #include "uc_check.h"
 #include <netinet/in.h>
 #include <poll.h>
@@ -46,26 +47,6 @@ static struct {
 static char dir[64], err[UC_ERR_LEN];
 static struct uc_store *st;
 
-static void read_request(int fd, char *buf, size_t cap)
-{
-    size_t n = 0;
-    while (n + 1 < cap) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t r = read(fd, buf + n, cap - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        buf[n] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        if (end && (size_t)(end + 4 - buf) + (cl && cl < end ? strtoul(cl + 17, NULL, 10) : 0) <= n)
-            break;
-    }
-    buf[n] = '\0';
-}
-
 static void answer(int fd, const struct canned *a)
 {
     char out[2048];
@@ -89,7 +70,7 @@ static void *serve(void *arg)
         int fd = accept(srv.lfd, NULL, NULL);
         if (fd < 0)
             continue;
-        read_request(fd, buf, sizeof(buf));
+        raw_http_read(fd, buf, sizeof(buf), 2000, NULL);
         int i = atomic_load(&srv.requests);
         if (i < MAX_REQS)
             memcpy(srv.reqs[i], buf, sizeof(buf));
