@@ -66,3 +66,25 @@ char *uc_asprintf(const char *fmt, ...)
 static void *jansson_malloc(size_t n) { return uc_malloc(n); }
 
 void uc_alloc_install_jansson(void) { json_set_alloc_funcs(jansson_malloc, uc_free); }
+
+int uc_buf_append(struct uc_buf *b, const void *p, size_t n)
+{
+    if (b->failed)
+        return UC_ENOMEM;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = uc_realloc(b->data, cap);
+        if (!grown) {
+            b->failed = true;
+            return UC_ENOMEM;
+        }
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}

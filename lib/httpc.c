@@ -29,35 +29,19 @@ struct call {
 };
 
 struct rbuf {
-    char *data;
-    size_t len, cap;
-    bool too_big, nomem;
+    struct uc_buf b; /* b.failed: out of memory */
+    bool too_big;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
     struct rbuf *b = ud;
     size_t add = size * n;
-    if (add > RESP_MAX - b->len) {
+    if (add > RESP_MAX - b->b.len) {
         b->too_big = true;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
-    if (b->len + add + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + add + 1)
-            cap *= 2;
-        char *d = uc_realloc(b->data, cap);
-        if (!d) {
-            b->nomem = true;
-            return 0;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, add);
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
+    return uc_buf_append(&b->b, p, add) < 0 ? 0 : add;
 }
 
 static bool is_idempotent(const char *m)
@@ -206,7 +190,7 @@ static struct outcome classify(const struct call *c, CURL *h, CURLcode cc, const
                        : uc_err_set(err, UC_ETIMEDOUT, "%s %s: deadline passed", c->method, c->url);
     } else if (rb->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
         o.rc = uc_err_set(err, UC_E2BIG, "%s %s: answer larger than 64 MiB", c->method, c->url);
-    } else if (rb->nomem || cc == CURLE_OUT_OF_MEMORY) {
+    } else if (rb->b.failed || cc == CURLE_OUT_OF_MEMORY) {
         o.rc = uc_err_set(err, UC_ENOMEM, "%s %s: out of memory", c->method, c->url);
     } else if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL) {
         o.rc = uc_err_set(err, UC_EINVAL, "%s %s: bad url (%s)", c->method, c->url, why);
@@ -227,22 +211,22 @@ static int finish(CURL *h, struct rbuf *rb, long status, struct uc_httpc_resp *o
     char *ct = NULL;
     if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
         ct = NULL;
-    if (!rb->data) {
-        rb->data = uc_strdup("");
-        if (!rb->data)
+    if (!rb->b.data) {
+        rb->b.data = uc_strdup("");
+        if (!rb->b.data)
             return uc_err_set(err, UC_ENOMEM, "out of memory");
     }
-    size_t skip = strspn(rb->data, " \t\r\n");
-    bool looks = rb->data[skip] == '{' || rb->data[skip] == '[';
+    size_t skip = strspn(rb->b.data, " \t\r\n");
+    bool looks = rb->b.data[skip] == '{' || rb->b.data[skip] == '[';
     json_t *j = NULL;
-    if ((looks || is_json_type(ct)) && rb->len > 0 &&
-        uc_json_parse(rb->data, rb->len, &j, NULL) != 0)
+    if ((looks || is_json_type(ct)) && rb->b.len > 0 &&
+        uc_json_parse(rb->b.data, rb->b.len, &j, NULL) != 0)
         j = NULL; /* not JSON after all: the raw body is still there */
     out->status = status;
-    out->body = rb->data;
-    out->len = rb->len;
+    out->body = rb->b.data;
+    out->len = rb->b.len;
     out->json = j;
-    rb->data = NULL;
+    rb->b.data = NULL;
     return 0;
 }
 
@@ -271,8 +255,10 @@ static struct outcome run_attempts(const struct call *c, CURL *h, struct rbuf *r
         int64_t connect = left > 1 ? remaining / left : remaining;
         if (connect < MIN_CONNECT_MS)
             connect = remaining < MIN_CONNECT_MS ? remaining : MIN_CONNECT_MS;
-        rb->len = 0;
-        rb->too_big = rb->nomem = false;
+        rb->b.len = 0; /* a retry keeps the buffer, not what the last attempt read */
+        if (rb->b.data)
+            rb->b.data[0] = '\0';
+        rb->too_big = rb->b.failed = false;
         curl_err[0] = '\0';
         CURLcode cc = curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)remaining);
         if (cc == CURLE_OK)
@@ -317,7 +303,7 @@ out_handle:
     curl_easy_cleanup(h);
 out_headers:
     curl_slist_free_all(hdrs);
-    uc_free(rb.data);
+    uc_free(rb.b.data);
     return rc;
 }
 

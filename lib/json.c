@@ -197,36 +197,14 @@ int uc_json_parse(const char *text, size_t len, json_t **out, char err[UC_ERR_LE
     return 0;
 }
 
-struct dump_buf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-
 static int dump_cb(const char *buf, size_t size, void *data)
 {
-    struct dump_buf *b = data;
-    if (b->len + size + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + size + 1)
-            cap *= 2;
-        char *p = uc_realloc(b->data, cap);
-        if (!p) {
-            b->failed = true;
-            return -1;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, buf, size);
-    b->len += size;
-    b->data[b->len] = '\0';
-    return 0;
+    return uc_buf_append(data, buf, size) < 0 ? -1 : 0;
 }
 
 char *uc_json_dumps(const json_t *v)
 {
-    struct dump_buf b = {0};
+    struct uc_buf b = {0};
     if (!v)
         return NULL;
     int rc = json_dump_callback(v, dump_cb, &b, JSON_COMPACT | JSON_ENCODE_ANY);

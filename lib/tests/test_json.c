@@ -349,6 +349,29 @@ START_TEST(time_rejects_anything_loose)
 }
 END_TEST
 
+START_TEST(a_buffer_grows_stays_terminated_and_fails_stickily)
+{
+    struct uc_buf b = {0};
+    char chunk[300];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(uc_buf_append(&b, chunk, sizeof(chunk)), 0);
+    ck_assert_uint_eq(b.len, 3000);
+    ck_assert_uint_eq(strlen(b.data), 3000);
+    ck_assert_int_eq(uc_buf_append(&b, "", 0), 0);
+    ck_assert_uint_eq(b.len, 3000);
+    /* the next growth fails: it sticks, and the bytes so far stay */
+    uc_alloc_fail_after(0);
+    ck_assert_int_eq(uc_buf_append(&b, chunk, b.cap), UC_ENOMEM);
+    uc_alloc_fail_after(-1);
+    ck_assert(b.failed);
+    ck_assert_int_eq(uc_buf_append(&b, "y", 1), UC_ENOMEM);
+    ck_assert_uint_eq(b.len, 3000);
+    ck_assert_uint_eq(strlen(b.data), 3000);
+    uc_free(b.data);
+}
+END_TEST
+
 int main(void)
 {
     uc_alloc_install_jansson(); /* so uc_alloc_fail_after reaches jansson */
@@ -378,6 +401,7 @@ int main(void)
     tc = tcase_create("dumps");
     tcase_add_test(tc, dumps_is_compact);
     tcase_add_test(tc, dumps_returns_null_when_allocation_fails);
+    tcase_add_test(tc, a_buffer_grows_stays_terminated_and_fails_stickily);
     suite_add_tcase(s, tc);
     tc = tcase_create("time");
     tcase_add_test(tc, time_formats_milliseconds_and_z);

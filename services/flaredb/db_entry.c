@@ -39,13 +39,16 @@ bool flaredb_db_entry_binary(const void *p, size_t n)
 
 /* ---- encode ---------------------------------------------------------------------- */
 
-static void put_byte(struct fbuf *b, unsigned v)
+/* Appends fail stickily (b->failed), checked once when the entry is done. */
+static void put_raw(struct uc_buf *b, const void *p, size_t n) { (void)uc_buf_append(b, p, n); }
+
+static void put_byte(struct uc_buf *b, unsigned v)
 {
     unsigned char c = (unsigned char)v;
-    flaredb_buf_put(b, &c, 1);
+    put_raw(b, &c, 1);
 }
 
-static void put_uv(struct fbuf *b, uint64_t v)
+static void put_uv(struct uc_buf *b, uint64_t v)
 {
     unsigned char tmp[10];
     size_t n = 0;
@@ -55,16 +58,16 @@ static void put_uv(struct fbuf *b, uint64_t v)
         tmp[n] |= v ? 0x80 : 0;
         n++;
     } while (v);
-    flaredb_buf_put(b, tmp, n);
+    put_raw(b, tmp, n);
 }
 
-static void put_bytes(struct fbuf *b, const void *p, size_t n)
+static void put_bytes(struct uc_buf *b, const void *p, size_t n)
 {
     put_uv(b, n);
-    flaredb_buf_put(b, p, n);
+    put_raw(b, p, n);
 }
 
-static int put_param(struct fbuf *b, const struct sql_param *v, size_t si, size_t k, char *err)
+static int put_param(struct uc_buf *b, const struct sql_param *v, size_t si, size_t k, char *err)
 {
     unsigned char le[8];
     uint64_t bits;
@@ -81,7 +84,7 @@ static int put_param(struct fbuf *b, const struct sql_param *v, size_t si, size_
         for (int i = 0; i < 8; i++)
             le[i] = (unsigned char)(bits >> (8 * i));
         put_byte(b, T_REAL);
-        flaredb_buf_put(b, le, sizeof(le));
+        put_raw(b, le, sizeof(le));
         return 0;
     case SQLITE_TEXT:
     case SQLITE_BLOB:
@@ -107,7 +110,7 @@ static size_t text_index(const struct sql_req *req, const size_t *first, size_t 
     return ntexts;
 }
 
-static void put_header(struct fbuf *b, const struct sql_req *req)
+static void put_header(struct uc_buf *b, const struct sql_req *req)
 {
     size_t i;
     const json_t *h;
@@ -125,7 +128,7 @@ static void put_header(struct fbuf *b, const struct sql_req *req)
 
 int flaredb_db_entry_encode(const struct sql_req *req, void **buf, size_t *len, char *err)
 {
-    struct fbuf b = {0};
+    struct uc_buf b = {0};
     size_t *first = uc_calloc(req->n ? req->n : 1, sizeof(*first));
     size_t *which = uc_calloc(req->n ? req->n : 1, sizeof(*which));
     size_t ntexts = 0;
@@ -155,10 +158,10 @@ int flaredb_db_entry_encode(const struct sql_req *req, void **buf, size_t *len, 
     if (rc == 0 && b.failed)
         rc = uc_err_set(err, UC_ENOMEM, "out of memory");
     if (rc < 0) {
-        uc_free(b.p);
+        uc_free(b.data);
         return rc;
     }
-    *buf = b.p;
+    *buf = b.data;
     *len = b.len;
     return 0;
 }

@@ -322,15 +322,6 @@ json_t *flaredb_result_array(const struct flaredb_result *r);
 /* Forget the statements' answers. */
 void flaredb_result_reset(struct flaredb_result *r);
 
-/* A growing byte buffer, kept NUL-terminated; `failed` once memory ran out
- * (later puts are then no-ops). p is uc_free'd by its owner. */
-struct fbuf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-};
-void flaredb_buf_put(struct fbuf *b, const void *s, size_t n);
-
 /* ---- JSON helpers (db_stmt.c) -------------------------------------------- */
 
 /* {"error":{"code":code,"message":msg}} plus `extra` fields (stolen, may be

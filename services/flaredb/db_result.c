@@ -82,30 +82,10 @@ json_t *flaredb_result_json(const struct flaredb_result *r)
     return a ? json_pack("{so}", "results", a) : NULL;
 }
 
-void flaredb_buf_put(struct fbuf *t, const void *s, size_t n)
-{
-    if (t->failed)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *grown = uc_realloc(t->p, cap);
-        if (!grown) {
-            t->failed = true;
-            return;
-        }
-        t->p = grown;
-        t->cap = cap;
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = '\0';
-}
+/* A failed append sticks in t->failed, which the caller checks once. */
+static void put(struct uc_buf *t, const char *s, size_t n) { (void)uc_buf_append(t, s, n); }
 
-static void put(struct fbuf *t, const char *s, size_t n) { flaredb_buf_put(t, s, n); }
-
-static void put_json(struct fbuf *t, const json_t *v)
+static void put_json(struct uc_buf *t, const json_t *v)
 {
     char *s = uc_json_dumps(v);
     if (!s)
@@ -134,7 +114,7 @@ static size_t fmt_i64(char *buf, int64_t v)
 }
 
 /* The answer of a statement without columns. */
-static void put_counts(struct fbuf *t, const struct res_stmt *s)
+static void put_counts(struct uc_buf *t, const struct res_stmt *s)
 {
     static const char head[] = "{\"columns\":[],\"types\":[],\"rows\":[],\"rows_affected\":";
     static const char mid[] = ",\"last_insert_id\":";
@@ -147,7 +127,7 @@ static void put_counts(struct fbuf *t, const struct res_stmt *s)
 }
 
 /* {"results":[...],"index":N}, or the JSON answer with "index" added. */
-static void put_answer(struct fbuf *t, const struct flaredb_result *r, uint64_t index,
+static void put_answer(struct uc_buf *t, const struct flaredb_result *r, uint64_t index,
                        bool with_index)
 {
     char num[160];
@@ -182,12 +162,12 @@ static void put_answer(struct fbuf *t, const struct flaredb_result *r, uint64_t 
 char *flaredb_result_text(const struct flaredb_result *r, uint64_t index, bool with_index,
                           size_t *len)
 {
-    struct fbuf t = {0};
+    struct uc_buf t = {0};
     put_answer(&t, r, index, with_index);
     if (t.failed) {
-        uc_free(t.p);
+        uc_free(t.data);
         return NULL;
     }
     *len = t.len;
-    return t.p;
+    return t.data;
 }

@@ -3,6 +3,7 @@
  * tests can walk every out-of-memory path. Thread-safe (atomic counter). */
 #ifndef UC_ALLOC_H
 #define UC_ALLOC_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "uc/err.h"
 
@@ -16,6 +17,17 @@ UC_MUSTCHECK char *uc_strndup(const char *s, size_t n);
 /* Returns a new string formatted like printf, or NULL on failure. */
 UC_MUSTCHECK UC_PRINTF(1, 2) char *uc_asprintf(const char *fmt, ...);
 void uc_free(void *p);
+
+/* A growing byte buffer, kept NUL-terminated: zero it to start, then
+ * append; `data` (uc_free) holds `len` bytes. Once memory runs out `failed`
+ * stays set and later appends are no-ops that fail too. */
+struct uc_buf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+};
+/* Append n bytes of p. Returns 0, or UC_ENOMEM (b->failed set). */
+int uc_buf_append(struct uc_buf *b, const void *p, size_t n);
 
 /* Fail every allocation after `n` more succeed; n < 0 turns failures off. */
 void uc_alloc_fail_after(long n);
