@@ -28,9 +28,9 @@ static int kind_of(struct uc_http_req *req, const char **kind)
     return 0;
 }
 
-static void do_list(struct flaredb_server *s, struct uc_http_req *req, const json_t *arg,
-                    uint64_t index)
+static void do_list(struct flaredb_server *s, struct uc_http_req *req, void *varg, uint64_t index)
 {
+    const json_t *arg = varg;
     json_t *out = NULL;
     (void)arg; /* nothing to narrow */
     (void)index;
@@ -50,7 +50,7 @@ int flaredb_api_h_acl_list(struct uc_http_req *req, void *ctx)
         return rc;
     if (lin && uc_replsvc_forward(s->rs, req))
         return 0;
-    return flaredb_server_read(s, req, do_list, json_object(), lin);
+    return flaredb_server_read(s, req, do_list, json_object(), flaredb_server_release_json, lin);
 }
 
 /* Log who changes which restriction; names are client text, so cut. */

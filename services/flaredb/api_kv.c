@@ -65,9 +65,9 @@ static int read_start(struct flaredb_server *s, struct uc_http_req *req, const c
 /* ---- reads ---------------------------------------------------------------------- */
 
 /* `arg` is {"ns", "key" (base64url)}. */
-static void do_get(struct flaredb_server *s, struct uc_http_req *req, const json_t *arg,
-                   uint64_t index)
+static void do_get(struct flaredb_server *s, struct uc_http_req *req, void *varg, uint64_t index)
 {
+    const json_t *arg = varg;
     const char *key = uc_json_str(arg, "key", "");
     uint8_t *k = NULL;
     size_t klen = 0;
@@ -99,13 +99,13 @@ int flaredb_api_h_kv_get(struct uc_http_req *req, void *ctx)
         return rc > 0 ? 0 : rc;
     atomic_fetch_add(&s->kv_ops[FLAREDB_KV_GET], 1);
     json_t *arg = json_pack("{ssss}", "ns", ns, "key", uc_http_param(req, "key"));
-    return flaredb_server_read(s, req, do_get, arg, lin);
+    return flaredb_server_read(s, req, do_get, arg, flaredb_server_release_json, lin);
 }
 
 /* `arg` is {"ns", "req": the scan request}. */
-static void do_scan(struct flaredb_server *s, struct uc_http_req *req, const json_t *arg,
-                    uint64_t index)
+static void do_scan(struct flaredb_server *s, struct uc_http_req *req, void *varg, uint64_t index)
 {
+    const json_t *arg = varg;
     json_t *out = NULL;
     (void)index; /* the answer carries the namespace's revision */
     int rc = flaredb_db_kv_scan(s->db, uc_json_str(arg, "ns", ""), json_object_get(arg, "req"),
@@ -132,7 +132,8 @@ int flaredb_api_h_kv_scan(struct uc_http_req *req, void *ctx)
     if (scan)
         json_object_del(scan, "consistency");
     atomic_fetch_add(&s->kv_ops[FLAREDB_KV_SCAN], 1);
-    return flaredb_server_read(s, req, do_scan, json_pack("{ssso}", "ns", ns, "req", scan), lin);
+    return flaredb_server_read(s, req, do_scan, json_pack("{ssso}", "ns", ns, "req", scan),
+                               flaredb_server_release_json, lin);
 }
 
 /* ---- writes --------------------------------------------------------------------------- */

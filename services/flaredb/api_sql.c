@@ -23,34 +23,11 @@ static const struct uc_json_field sql_fields[] = {
     {NULL, UC_JSON_ANY, false, 0, 0, NULL},
 };
 
-/* The command the database checks, reads or applies: the client's
- * statements and transaction flag, plus the tables the caller may not
- * reach ("hidden", enforced by the database's authorizer). */
-static int build_cmd(struct flaredb_server *s, struct uc_http_req *req, json_t **out)
-{
-    json_t *hidden = NULL;
-    int rc = flaredb_server_hidden(s, &req->auth, &hidden, req->err);
-    if (rc < 0)
-        return rc;
-    json_t *cmd =
-        json_pack("{sssOsb}", "op", "sql", "statements", json_object_get(req->body, "statements"),
-                  "transaction", uc_json_bool(req->body, "transaction", true));
-    if (cmd && hidden && json_object_set(cmd, "hidden", hidden) < 0) {
-        json_decref(cmd);
-        cmd = NULL;
-    }
-    json_decref(hidden);
-    if (!cmd)
-        return uc_err_set(req->err, UC_ENOMEM, "out of memory");
-    *out = cmd;
-    return 0;
-}
-
-static void do_query(struct flaredb_server *s, struct uc_http_req *req, const json_t *cmd,
-                     uint64_t index)
+/* `arg` is the request (a struct flaredb_sql with its restrictions). */
+static void do_query(struct flaredb_server *s, struct uc_http_req *req, void *arg, uint64_t index)
 {
     json_t *out = NULL;
-    int rc = flaredb_db_query(s->db, cmd, &out, req->err);
+    int rc = flaredb_db_query_sql(s->db, arg, &out, req->err);
     if (rc < 0) {
         (void)flaredb_api_refuse(s, req, rc); /* answered: nothing more to do */
         return;
@@ -62,6 +39,8 @@ static void do_query(struct flaredb_server *s, struct uc_http_req *req, const js
     }
     flaredb_api_reply(req, 200, out);
 }
+
+static void release_sql(void *arg) { flaredb_sql_free(arg); }
 
 /* May the caller run a request of class `cls`? Writes need any token,
  * additive DDL the admin role in the token's project, destructive DDL the
@@ -165,21 +144,7 @@ static int read_request(struct uc_http_req *req, struct flaredb_sql **q,
     return rc;
 }
 
-/* A read-only request goes the JSON way of reads (one statement, as a
- * rule: small). */
-static int read_only(struct flaredb_server *s, struct uc_http_req *req, bool lin)
-{
-    json_t *cmd = NULL;
-    int rc = uc_http_json_body(req);
-    if (rc == 0)
-        rc = build_cmd(s, req, &cmd);
-    if (rc < 0)
-        return rc;
-    count(s, FLAREDB_DB_READ, json_array_size(json_object_get(cmd, "statements")));
-    return flaredb_server_read(s, req, do_query, cmd, lin);
-}
-
-/* Check `q` (with the caller's restrictions) into *cls. */
+/* Restrict `q` to what the caller may reach and check it into *cls. */
 static int check(struct flaredb_server *s, struct uc_http_req *req, struct flaredb_sql *q,
                  enum flaredb_db_class *cls)
 {
@@ -188,10 +153,9 @@ static int check(struct flaredb_server *s, struct uc_http_req *req, struct flare
     int rc = flaredb_server_hidden(s, &req->auth, &hidden, req->err);
     if (rc < 0)
         return rc;
-    flaredb_sql_restrict(q, hidden);
-    rc = flaredb_db_check_sql(s->db, q, &v, req->err);
-    flaredb_sql_restrict(q, NULL);
+    flaredb_sql_restrict(q, hidden); /* kept for the read or the log entry */
     json_decref(hidden);
+    rc = flaredb_db_check_sql(s->db, q, &v, req->err);
     *cls = v.cls;
     flaredb_db_verdict_clear(&v);
     return rc;
@@ -231,8 +195,8 @@ int flaredb_api_h_sql(struct uc_http_req *req, void *ctx)
         return flaredb_api_refuse(s, req, rc);
     }
     if (cls == FLAREDB_DB_READ) {
-        flaredb_sql_free(q);
-        return read_only(s, req, lin);
+        count(s, cls, flaredb_sql_count(q));
+        return flaredb_server_read(s, req, do_query, q, release_sql, lin);
     }
     if (!lin && uc_replsvc_forward(s->rs, req)) { /* a write asked for "serializable" */
         flaredb_sql_free(q);
@@ -256,9 +220,9 @@ static bool listed(const json_t *hidden, const char *name)
 }
 
 /* `arg` is {"hidden": [...] or null}. */
-static void do_tables(struct flaredb_server *s, struct uc_http_req *req, const json_t *arg,
-                      uint64_t index)
+static void do_tables(struct flaredb_server *s, struct uc_http_req *req, void *varg, uint64_t index)
 {
+    const json_t *arg = varg;
     json_t *out = NULL;
     (void)index; /* the listing carries no index */
     int rc = flaredb_db_tables(s->db, &out, req->err);
@@ -286,5 +250,6 @@ int flaredb_api_h_tables(struct uc_http_req *req, void *ctx)
         return 0;
     if ((rc = flaredb_server_hidden(s, &req->auth, &hidden, req->err)) < 0)
         return rc;
-    return flaredb_server_read(s, req, do_tables, json_pack("{so*}", "hidden", hidden), lin);
+    return flaredb_server_read(s, req, do_tables, json_pack("{so*}", "hidden", hidden),
+                               flaredb_server_release_json, lin);
 }

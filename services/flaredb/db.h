@@ -271,9 +271,14 @@ void flaredb_sql_free(struct flaredb_sql *q);
 size_t flaredb_sql_count(const struct flaredb_sql *q);
 /* Statement i's text (not NUL-terminated in every case) and length. */
 const char *flaredb_sql_text(const struct flaredb_sql *q, size_t i, size_t *len);
-/* Tables the request may not reach (JSON array of names, borrowed; it must
- * outlive q), as a command's "hidden". */
-void flaredb_sql_restrict(struct flaredb_sql *q, const json_t *hidden);
+/* Tables the request may not reach (JSON array of names, or NULL; q keeps
+ * a reference), as a command's "hidden": the check, a read and the log
+ * entry all carry them. */
+void flaredb_sql_restrict(struct flaredb_sql *q, json_t *hidden);
+
+/* flaredb_db_query for a parsed request. */
+UC_MUSTCHECK int flaredb_db_query_sql(struct flaredb_db *db, const struct flaredb_sql *q,
+                                      json_t **out, char err[UC_ERR_LEN]);
 
 /* flaredb_db_check for a parsed request. */
 UC_MUSTCHECK int flaredb_db_check_sql(struct flaredb_db *db, const struct flaredb_sql *q,

@@ -294,28 +294,37 @@ static int query_stmt(struct fconn *c, const struct sql_req *req, size_t si, jso
     return rc;
 }
 
-int flaredb_db_query(struct flaredb_db *db, const json_t *req, json_t **out, char err[UC_ERR_LEN])
+int flaredb_db_query_sql(struct flaredb_db *db, const struct flaredb_sql *q, json_t **out,
+                         char err[UC_ERR_LEN])
 {
-    struct sql_req r;
-    int rc = flaredb_db_sql_parse(req, &r, err);
-    json_t *results = rc == 0 ? json_array() : NULL;
-    if (rc == 0 && !results)
-        rc = uc_err_set(err, UC_ENOMEM, "out of memory");
+    json_t *results = json_array();
+    if (!results)
+        return uc_err_set(err, UC_ENOMEM, "out of memory");
     struct fconn *c;
-    if (rc == 0 && (rc = flaredb_db_reader_get(db, &c, err)) == 0) {
+    int rc = flaredb_db_reader_get(db, &c, err);
+    if (rc == 0) {
         rc = flaredb_db_read_begin(c, err);
-        for (size_t i = 0; rc == 0 && i < r.n; i++)
-            rc = query_stmt(c, &r, i, results, err);
+        for (size_t i = 0; rc == 0 && i < q->req.n; i++)
+            rc = query_stmt(c, &q->req, i, results, err);
         flaredb_db_read_end(c);
         flaredb_db_reader_put(db, c);
     }
-    flaredb_db_sql_clear(&r);
     json_t *o = rc == 0 ? json_pack("{sO}", "results", results) : NULL;
     json_decref(results);
     if (rc < 0 || !o)
         return rc < 0 ? rc : uc_err_set(err, UC_ENOMEM, "out of memory");
     *out = o;
     return 0;
+}
+
+int flaredb_db_query(struct flaredb_db *db, const json_t *req, json_t **out, char err[UC_ERR_LEN])
+{
+    struct flaredb_sql *q = NULL;
+    int rc = flaredb_sql_from_json(req, &q, err);
+    if (rc == 0)
+        rc = flaredb_db_query_sql(db, q, out, err);
+    flaredb_sql_free(q);
+    return rc;
 }
 
 /* ---- tables -------------------------------------------------------------------------- */

@@ -251,7 +251,12 @@ const char *flaredb_sql_text(const struct flaredb_sql *q, size_t i, size_t *len)
     return flaredb_db_sql_text(&q->req, i, len);
 }
 
-void flaredb_sql_restrict(struct flaredb_sql *q, const json_t *hidden) { q->req.hidden = hidden; }
+void flaredb_sql_restrict(struct flaredb_sql *q, json_t *hidden)
+{
+    json_decref(q->req.own_hidden);
+    q->req.own_hidden = json_incref(hidden);
+    q->req.hidden = hidden;
+}
 
 /* ---- prepare ------------------------------------------------------------------- */
 

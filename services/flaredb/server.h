@@ -87,17 +87,22 @@ struct uc_repl_sm flaredb_server_sm(struct flaredb_server *s);
 /* What a read does once it may: runs on a read thread (linearizable) or on
  * the handler's thread (serializable) and answers `req`. `arg` is borrowed
  * for the call; `index` is the log index the read reflects. */
-typedef void (*flaredb_read_fn)(struct flaredb_server *s, struct uc_http_req *req,
-                                const json_t *arg, uint64_t index);
+typedef void (*flaredb_read_fn)(struct flaredb_server *s, struct uc_http_req *req, void *arg,
+                                uint64_t index);
 
 /* Run `fn(s, req, arg)` now on this member's copy, or, when `linearizable`,
- * after a read barrier on a read thread. `arg` is stolen (NULL counts as
- * out of memory). Returns 0 when fn already answered, UC_HTTP_ASYNC when it
- * will, or an error the handler returns as is (nothing answered):
- * UC_ENOMEM, or those of uc_replsvc_read_barrier. Forwarding to the leader
- * is the caller's business (uc_replsvc_forward first). */
+ * after a read barrier on a read thread. `arg` is stolen: `release` frees it
+ * once fn ran or the read failed (NULL counts as out of memory). Returns 0
+ * when fn already answered, UC_HTTP_ASYNC when it will, or an error the
+ * handler returns as is (nothing answered): UC_ENOMEM, or those of
+ * uc_replsvc_read_barrier. Forwarding to the leader is the caller's
+ * business (uc_replsvc_forward first). */
 UC_MUSTCHECK int flaredb_server_read(struct flaredb_server *s, struct uc_http_req *req,
-                                     flaredb_read_fn fn, json_t *arg, bool linearizable);
+                                     flaredb_read_fn fn, void *arg, void (*release)(void *arg),
+                                     bool linearizable);
+
+/* A `release` for a JSON arg (json_decref). */
+void flaredb_server_release_json(void *arg);
 
 /* Propose `len` bytes of command JSON (copied) with the request deadline.
  * Returns and calls back as uc_replsvc_propose. */

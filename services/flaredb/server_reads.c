@@ -10,7 +10,8 @@ struct flaredb_read {
     struct flaredb_server *s;
     struct uc_http_req *req;
     flaredb_read_fn fn;
-    json_t *arg; /* owned */
+    void *arg; /* owned: release frees it */
+    void (*release)(void *arg);
     uint64_t index;
     struct flaredb_read *next;
 };
@@ -18,7 +19,7 @@ struct flaredb_read {
 static void run(struct flaredb_read *r)
 {
     r->fn(r->s, r->req, r->arg, r->index);
-    json_decref(r->arg);
+    r->release(r->arg);
     uc_free(r);
 }
 
@@ -66,29 +67,31 @@ static void barrier_passed(void *ctx, const struct uc_repl_done *d)
         uc_replsvc_reply_error(s->rs, r->req, d);
     else
         uc_http_error(r->req, UC_EUNAVAIL, "this member is shutting down; retry on another");
-    json_decref(r->arg);
+    r->release(r->arg);
     uc_free(r);
 }
 
+void flaredb_server_release_json(void *arg) { json_decref(arg); }
+
 int flaredb_server_read(struct flaredb_server *s, struct uc_http_req *req, flaredb_read_fn fn,
-                        json_t *arg, bool linearizable)
+                        void *arg, void (*release)(void *arg), bool linearizable)
 {
     if (!arg)
         return uc_err_set(req->err, UC_ENOMEM, "out of memory");
     if (!linearizable) {
         fn(s, req, arg, flaredb_db_applied(s->db));
-        json_decref(arg);
+        release(arg);
         return 0;
     }
     struct flaredb_read *r = uc_malloc(sizeof(*r));
     if (!r) {
-        json_decref(arg);
+        release(arg);
         return uc_err_set(req->err, UC_ENOMEM, "out of memory");
     }
-    *r = (struct flaredb_read){.s = s, .req = req, .fn = fn, .arg = arg};
+    *r = (struct flaredb_read){.s = s, .req = req, .fn = fn, .arg = arg, .release = release};
     int rc = uc_replsvc_read_barrier(s->rs, barrier_passed, r, req->err);
     if (rc < 0) {
-        json_decref(arg);
+        release(arg);
         uc_free(r);
         return rc;
     }

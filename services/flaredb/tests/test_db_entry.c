@@ -229,6 +229,38 @@ START_TEST(the_answer_text_is_the_json_answer_with_its_index)
 }
 END_TEST
 
+START_TEST(a_restricted_request_carries_its_restrictions_into_the_entry_and_the_read)
+{
+    json_t *cmd = json_pack("{s:s,s:[{s:s}]}", "op", "sql", "statements", "sql",
+                            "INSERT INTO t(a) VALUES (1)");
+    json_t *hidden = json_pack("[s]", "T");
+    struct flaredb_sql *q = NULL;
+    ck_assert_int_eq(flaredb_sql_from_json(cmd, &q, err), 0);
+    flaredb_sql_restrict(q, hidden);
+    json_decref(hidden); /* q keeps its own reference */
+    void *buf = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(flaredb_sql_encode(q, FLAREDB_DB_WRITE, 1000, &buf, &len, err), 0);
+    /* apply enforces them too, not only the leader's check */
+    ck_assert_int_eq(apply_bytes(buf, len), UC_ENOENT);
+    ck_assert_int_eq(fx_scalar("SELECT count(*) FROM t"), 0);
+    json_t *out = NULL;
+    json_decref(cmd);
+    cmd = json_pack("{s:[{s:s}]}", "statements", "sql", "SELECT count(*) FROM t");
+    struct flaredb_sql *r = NULL;
+    ck_assert_int_eq(flaredb_sql_from_json(cmd, &r, err), 0);
+    hidden = json_pack("[s]", "t");
+    flaredb_sql_restrict(r, hidden);
+    json_decref(hidden);
+    ck_assert_int_eq(flaredb_db_query_sql(db, r, &out, err), UC_ENOENT);
+    ck_assert_ptr_nonnull(strstr(err, "no such table"));
+    flaredb_sql_free(r);
+    flaredb_sql_free(q);
+    uc_free(buf);
+    json_decref(cmd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("flaredb_db_entry");
@@ -239,6 +271,7 @@ static Suite *suite(void)
     tcase_add_test(tc, flipped_bytes_never_crash_and_apply_deterministically);
     tcase_add_test(tc, a_parameter_of_no_sql_type_is_not_encoded);
     tcase_add_test(tc, the_answer_text_is_the_json_answer_with_its_index);
+    tcase_add_test(tc, a_restricted_request_carries_its_restrictions_into_the_entry_and_the_read);
     suite_add_tcase(s, tc);
     return s;
 }
