@@ -294,15 +294,18 @@ static int add_fence(struct fdb *f, struct fdb_call *c, struct plan *p, bool *mi
 
 /* ---- sending ---------------------------------------------------------------------- */
 
-static json_t *op_json(const struct uc_store_op *op)
+/* "value" (a put's) and "expect_revision" (when set) into o. */
+static int set_write(json_t *o, const struct uc_store_op *op)
 {
-    static const char *const names[] = {"put", "delete", "check"};
-    json_t *o = json_pack("{ss}", "op", names[op->type]);
-    int rc = o ? set_b64(o, "key", op->key, strlen(op->key)) : UC_ENOMEM;
-    if (rc == 0 && op->type == UC_STORE_OP_PUT)
-        rc = set_b64(o, "value", op->val, op->len);
+    int rc = op->type == UC_STORE_OP_PUT ? set_b64(o, "value", op->val, op->len) : 0;
     if (rc == 0 && op->expect_rev != UC_STORE_ANY)
         rc = set_int(o, "expect_revision", op->expect_rev);
+    return rc;
+}
+
+/* o when rc is 0; else NULL, o released. */
+static json_t *built(json_t *o, int rc)
+{
     if (rc < 0) {
         json_decref(o);
         return NULL;
@@ -310,18 +313,19 @@ static json_t *op_json(const struct uc_store_op *op)
     return o;
 }
 
+static json_t *op_json(const struct uc_store_op *op)
+{
+    static const char *const names[] = {"put", "delete", "check"};
+    json_t *o = json_pack("{ss}", "op", names[op->type]);
+    int rc = o ? set_b64(o, "key", op->key, strlen(op->key)) : UC_ENOMEM;
+    return built(o, rc == 0 ? set_write(o, op) : rc);
+}
+
 /* The body of a single put: the key is in the path. */
 static json_t *put_json(const struct uc_store_op *op)
 {
     json_t *o = json_object();
-    int rc = o ? set_b64(o, "value", op->val, op->len) : UC_ENOMEM;
-    if (rc == 0 && op->expect_rev != UC_STORE_ANY)
-        rc = set_int(o, "expect_revision", op->expect_rev);
-    if (rc < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
+    return built(o, o ? set_write(o, op) : UC_ENOMEM);
 }
 
 static json_t *txn_json(const struct plan *p)
