@@ -1,9 +1,10 @@
-/* api_sql.c - POST /api/v1/sql and GET /api/v1/tables. A request is first
- * checked against the schema (flaredb_db_check) wherever it is answered:
- * a refused statement gets SQLite's message and its index, and nothing
- * reaches the log. A read-only request is then a read (a barrier and a
- * read thread, or this member's copy when serializable); anything else is
- * authorised by its class and proposed as one log entry. */
+/* api_sql.c - POST /api/v1/sql and GET /api/v1/tables. A request is read
+ * once into a flat request (flaredb_sql), restricted to what the caller may
+ * reach and checked against the schema wherever it is answered: a refused
+ * statement gets SQLite's message and its index, and nothing reaches the
+ * log. A read-only request is then a read of that same request (a barrier
+ * and a read thread, or this member's copy when serializable); anything
+ * else is authorised by its class and proposed as one binary log entry. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
