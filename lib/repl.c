@@ -34,6 +34,7 @@ struct uc_repl {
     /* Loop thread only (and the creating thread before the loop starts). */
     uv_loop_t loop;
     uv_async_t wake;
+    uv_async_t applied; /* the apply thread has entries for collect */
     uv_timer_t sweep;
     uv_check_t check;
     struct raft_uv_transport transport;
@@ -135,8 +136,8 @@ static void on_handle_closed(uv_handle_t *h) { (void)h; /* embedded in struct uc
 
 static void close_handles(struct uc_repl *repl)
 {
-    uv_handle_t *hs[] = {(uv_handle_t *)&repl->wake, (uv_handle_t *)&repl->sweep,
-                         (uv_handle_t *)&repl->check};
+    uv_handle_t *hs[] = {(uv_handle_t *)&repl->wake, (uv_handle_t *)&repl->applied,
+                         (uv_handle_t *)&repl->sweep, (uv_handle_t *)&repl->check};
     for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
         if (hs[i]->loop && !uv_is_closing(hs[i]))
             uv_close(hs[i], on_handle_closed);
@@ -145,6 +146,8 @@ static void close_handles(struct uc_repl *repl)
 static void on_raft_closed(struct raft *r)
 {
     struct uc_repl *repl = r->data;
+    repl_applier_stop(repl->core.applier); /* answers what it applied */
+    repl->core.applier = NULL;
     repl_fsm_release(&repl->core);
     repl_core_fail_all(&repl->core, "replication stopped");
     raft_uv_close(&repl->io);
@@ -182,6 +185,22 @@ static void on_wake(uv_async_t *a)
     }
     repl_core_submit(&repl->core, &in, now_ms());
     arm_sweep(repl);
+}
+
+static void on_applied(uv_async_t *a)
+{
+    struct uc_repl *repl = a->data;
+    if (repl->core.applier)
+        repl_applier_collect(repl->core.applier);
+}
+
+/* On the apply thread. */
+static void notify_applied(void *ctx)
+{
+    struct uc_repl *repl = ctx;
+    int rv = uv_async_send(&repl->applied);
+    if (rv != 0) /* only for a closed handle: the member is stopping */
+        uc_warn("repl: cannot wake the raft thread: %s", uv_strerror(rv));
 }
 
 /* After every loop iteration: deferred raft calls, then the status copy. */
@@ -243,8 +262,9 @@ static int init_handles(struct uc_repl *repl, char *err)
     if (rv != 0)
         return uc_err_set(err, UC_EIO, "libuv loop: %s", uv_strerror(rv));
     repl->loop.data = repl;
-    repl->wake.data = repl->sweep.data = repl->check.data = repl;
+    repl->wake.data = repl->applied.data = repl->sweep.data = repl->check.data = repl;
     if ((rv = uv_async_init(&repl->loop, &repl->wake, on_wake)) != 0 ||
+        (rv = uv_async_init(&repl->loop, &repl->applied, on_applied)) != 0 ||
         (rv = uv_timer_init(&repl->loop, &repl->sweep)) != 0 ||
         (rv = uv_check_init(&repl->loop, &repl->check)) != 0 ||
         (rv = uv_check_start(&repl->check, on_check)) != 0)
@@ -332,6 +352,9 @@ static int init_raft(struct uc_repl *repl, const struct uc_repl_config *cfg, enu
     repl_core_init(&repl->core, &cfg->sm, new_token());
     repl->core.change_settled = on_change_settled;
     repl->core.hook_ctx = repl;
+    if (cfg->sm.group_begin &&
+        (rv = repl_applier_start(&repl->core.applier, &repl->core, notify_applied, repl, err)) != 0)
+        return rv;
     rv = raft_init(&repl->raft, &repl->io, &repl->core.fsm, repl->id, repl->address);
     if (rv != 0)
         return uc_err_set(err, repl_raft_err(rv) == UC_ENOMEM ? UC_ENOMEM : UC_EIO, "raft: %s",
@@ -356,6 +379,8 @@ static void teardown(struct uc_repl *repl, enum stage st)
     if (st == ST_RAFT) {
         begin_close(repl); /* on_raft_closed closes io, transport and handles */
     } else {
+        repl_applier_stop(repl->core.applier);
+        repl->core.applier = NULL;
         if (st >= ST_IO)
             raft_uv_close(&repl->io);
         if (st >= ST_TRANSPORT)

@@ -66,6 +66,8 @@ int repl_check_config(const struct uc_repl_config *cfg, char *err)
         return uc_err_set(err, UC_EINVAL,
                           "replication: snapshot_begin, snapshot_encode and snapshot_end "
                           "go together");
+    if (!cfg->sm.group_begin != !cfg->sm.group_end)
+        return uc_err_set(err, UC_EINVAL, "replication: group_begin and group_end go together");
     if (cfg->max_cmd > UC_REPL_MAX_CMD)
         return uc_err_set(err, UC_EINVAL, "replication: max_cmd above %u bytes", UC_REPL_MAX_CMD);
     unsigned election = cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000;

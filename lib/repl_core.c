@@ -382,9 +382,14 @@ static void barrier_cb(struct raft_barrier *req, int status)
 {
     struct repl_barrier *b = req->data;
     struct repl_core *c = b->core;
+    char msg[UC_ERR_LEN];
     if (c->barrier == b)
         c->barrier = NULL;
-    if (status == 0) {
+    /* A read sees everything applied before its barrier: with an apply
+     * thread, that is once it caught up. */
+    if (status == 0 && c->applier && !repl_applier_drain(c->applier, msg)) {
+        fail_list(&b->group, UC_EUNAVAIL, msg, false);
+    } else if (status == 0) {
         struct repl_item *it;
         c->stats.reads += b->group.n;
         while ((it = b->group.head)) {
@@ -392,7 +397,6 @@ static void barrier_cb(struct raft_barrier *req, int status)
             repl_complete(it, 0, "", false, req->index, NULL);
         }
     } else {
-        char msg[UC_ERR_LEN];
         snprintf(msg, sizeof(msg), "leadership not confirmed for the read: %s",
                  raft_strerror(status));
         fail_list(&b->group, UC_EUNAVAIL, msg, false);
@@ -533,7 +537,9 @@ void repl_core_status(const struct repl_core *c, struct uc_repl_status *out)
     if (leader && addr)
         snprintf(out->leader_addr, sizeof(out->leader_addr), "%s", addr);
     out->commit_index = r->commit_index;
-    out->applied_index = raft_last_applied(r);
+    /* raft counts an entry applied once the apply thread has it queued */
+    out->applied_index =
+        c->applier && !repl_applier_idle(c->applier) ? c->collected : raft_last_applied(r);
     out->last_index = raft_last_index(r);
     out->snapshot_index = r->log.snapshot.last_index;
     out->snapshot_term = r->log.snapshot.last_term;

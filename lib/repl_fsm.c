@@ -19,13 +19,30 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     size_t plen = 0;
     void *res = NULL;
     *result = NULL;
-    if (!repl_hdr_decode(buf->base, buf->len, &token, &seq, &plen)) {
+    bool ok = repl_hdr_decode(buf->base, buf->len, &token, &seq, &plen);
+    if (!ok)
         uc_error("repl: entry %llu of %zu bytes has a malformed header; skipped",
                  (unsigned long long)index, buf->len);
+    if (c->applier) { /* it keeps the order, skipped entries included */
+        const uint8_t *payload = ok ? (const uint8_t *)buf->base + REPL_HDR_LEN : NULL;
+        return repl_applier_push(c->applier, index, token, seq, payload, ok ? plen : 0, !ok) == 0
+                   ? 0
+                   : RAFT_NOMEM; /* raft applies it again later */
+    }
+    if (!ok) {
         repl_core_applied(c, index, 0, 0, NULL);
         return 0;
     }
-    int rv = c->sm.apply(c->sm.ctx, (const uint8_t *)buf->base + REPL_HDR_LEN, plen, index, &res);
+    const uint8_t *payload = (const uint8_t *)buf->base + REPL_HDR_LEN;
+    int rv = c->sm.group_begin ? c->sm.group_begin(c->sm.ctx) : 0; /* a group of one */
+    if (rv == 0)
+        rv = c->sm.apply(c->sm.ctx, payload, plen, index, &res);
+    if (c->sm.group_end) {
+        if (rv == 0)
+            rv = c->sm.group_end(c->sm.ctx, true);
+        else
+            (void)c->sm.group_end(c->sm.ctx, false); /* rv says what failed */
+    }
     if (rv != 0) {
         uc_error("repl: applying entry %llu failed (%s); this member applies nothing more until it "
                  "succeeds",
@@ -94,9 +111,22 @@ static int begin_split(struct repl_core *c)
  * split state machine only begins a view here; snapshot_async encodes it on
  * a pool thread, while the loop goes on applying, into one buffer that
  * starts with room for our header. */
+/* With an apply thread, the state catches up with raft's last applied
+ * entry first; false when it cannot (the reason is logged). */
+static bool caught_up(struct repl_core *c, const char *what)
+{
+    char msg[UC_ERR_LEN];
+    if (!c->applier || repl_applier_drain(c->applier, msg))
+        return true;
+    uc_warn("repl: no %s now: %s", what, msg);
+    return false;
+}
+
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct repl_core *c = fsm->data;
+    if (!caught_up(c, "snapshot"))
+        return RAFT_BUSY;
     struct raft_buffer *b = uc_calloc(2, sizeof(*b));
     if (!b)
         return RAFT_NOMEM;
@@ -168,6 +198,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     uint64_t index = 0;
     for (int i = 7; i >= 0; i--)
         index = (index << 8) | p[8 + i];
+    if (!caught_up(c, "restore"))
+        return RAFT_IOERR;
     int rv = c->sm.restore(c->sm.ctx, p + REPL_SNAP_HDR_LEN, buf->len - REPL_SNAP_HDR_LEN, index);
     if (rv != 0) {
         uc_error("repl: restoring the snapshot at index %llu failed: %s", (unsigned long long)index,

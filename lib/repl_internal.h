@@ -75,6 +75,7 @@ struct repl_item *repl_item_new_proposal(const void *cmd, size_t len, int64_t de
 void repl_item_free(struct repl_item *it);
 
 struct repl_barrier; /* in flight barrier and its reads (repl_core.c) */
+struct repl_applier; /* the apply thread (repl_apply.c) */
 struct repl_change;  /* in flight membership change (repl_member.c) */
 
 struct repl_core {
@@ -95,6 +96,10 @@ struct repl_core {
     void *snap_view;
     uint64_t snap_index; /* the index snap_view is as of */
     bool snap_held;      /* a view is begun and not ended (it may be NULL) */
+    /* The apply thread when the state machine groups its applies, else
+     * NULL (apply runs in the fsm adapter). Set by whoever drives raft. */
+    struct repl_applier *applier;
+    uint64_t collected; /* last entry the apply thread handed back */
     /* Called when a membership change has fully settled in raft (the next
      * one may start), with hook_ctx. May be NULL. */
     void (*change_settled)(void *hook_ctx);
@@ -161,6 +166,25 @@ void repl_fsm_init(struct repl_core *c);
 /* End a split snapshot raft abandoned without finalizing it (none does in
  * libraft 0.15; a safety net for close). No-op when none is held. */
 void repl_fsm_release(struct repl_core *c);
+
+/* The apply thread (repl_apply.c). start: for c's state machine, which has
+ * group_begin/group_end; `notify(ctx)` runs on the apply thread, no lock
+ * held, when applied entries wait for collect. Errors: UC_ENOMEM, UC_EIO.
+ * stop: join the thread, collect what it applied; entries not yet applied
+ * are dropped (the log still holds them). The rest run on the loop thread. push: queue entry
+ * `index` (`len` bytes at `payload`, copied; `skip`: nothing to apply),
+ * waiting while 64 MiB are queued; UC_ENOMEM. collect: hand applied entries
+ * to repl_core_applied, in order. drain: wait until everything pushed is
+ * applied, then collect; false with msg when the thread is stuck retrying a
+ * failed entry or stopping. idle: nothing pushed is left uncollected. */
+int repl_applier_start(struct repl_applier **out, struct repl_core *c, void (*notify)(void *),
+                       void *notify_ctx, char err[UC_ERR_LEN]);
+void repl_applier_stop(struct repl_applier *a);
+int repl_applier_push(struct repl_applier *a, uint64_t index, uint64_t token, uint64_t seq,
+                      const void *payload, size_t len, bool skip);
+void repl_applier_collect(struct repl_applier *a);
+bool repl_applier_drain(struct repl_applier *a, char msg[UC_ERR_LEN]);
+bool repl_applier_idle(struct repl_applier *a);
 
 /* Config and data dir (repl_config.c). valid_addr: "host:port" with a
  * non-empty host and a port in 1..65535. check_config: what uc_repl_create

@@ -166,16 +166,25 @@ static int apply_restore(struct replsvc_sm *w, const uint8_t *p, size_t len, uin
         return 0;
     }
     pthread_mutex_lock(&w->mu);
-    bool refuse = w->st.svc_data;
+    bool again = w->st.restored_index == index; /* a group undone after it, applied anew */
+    bool refuse = !again && w->st.svc_data;
     if (refuse)
         w->st.refused_index = index;
     pthread_mutex_unlock(&w->mu);
+    if (again)
+        return 0;
     if (refuse) {
         uc_error("restore record at index %llu refused: the cluster holds data already",
                  (unsigned long long)index);
         return 0;
     }
-    int rc = w->svc.restore(w->svc.ctx, p + UC_SHA256_LEN, len - UC_SHA256_LEN, index);
+    /* A restore replaces the whole state: the group before it commits first,
+     * and the entries after it start a new one. */
+    int rc = w->svc.group_end ? w->svc.group_end(w->svc.ctx, true) : 0;
+    if (rc < 0)
+        return rc;
+    rc = w->svc.restore(w->svc.ctx, p + UC_SHA256_LEN, len - UC_SHA256_LEN, index);
+    int brc = w->svc.group_begin ? w->svc.group_begin(w->svc.ctx) : 0;
     if (rc == UC_ENOMEM)
         return rc; /* local: raft retries the entry */
     pthread_mutex_lock(&w->mu);
@@ -192,7 +201,7 @@ static int apply_restore(struct replsvc_sm *w, const uint8_t *p, size_t len, uin
                  (unsigned long long)index, uc_strerror(rc));
     else
         uc_info("restored the backup at index %llu", (unsigned long long)index);
-    return 0;
+    return brc;
 }
 
 static int sm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, void **result)
@@ -400,6 +409,18 @@ static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
     return 0;
 }
 
+static int sm_group_begin(void *ctx)
+{
+    struct replsvc_sm *w = ctx;
+    return w->svc.group_begin(w->svc.ctx);
+}
+
+static int sm_group_end(void *ctx, bool commit)
+{
+    struct replsvc_sm *w = ctx;
+    return w->svc.group_end(w->svc.ctx, commit);
+}
+
 static void sm_free_result(void *ctx, void *result)
 {
     struct replsvc_sm *w = ctx;
@@ -421,6 +442,10 @@ struct uc_repl_sm replsvc_sm_wrap(struct replsvc_sm *w)
         sm.snapshot_begin = sm_snapshot_begin;
         sm.snapshot_encode = sm_snapshot_encode;
         sm.snapshot_end = sm_snapshot_end;
+    }
+    if (w->svc.group_begin && w->svc.group_end) {
+        sm.group_begin = sm_group_begin;
+        sm.group_end = sm_group_end;
     }
     return sm;
 }

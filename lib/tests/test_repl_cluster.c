@@ -89,6 +89,13 @@ struct csm {
     int begins, ends, encodes;
     pthread_t apply_thread;
     bool encoded_off_loop, applied_during_encode, hold, encoding;
+    /* Grouped applies: values of the open group sit above `mark` until
+     * group_end; groups committed, the largest tried, groups undone. Entry
+     * fail_index fails its next fail_times applies (a local failure). */
+    size_t mark, in_group;
+    int groups, max_group, undone;
+    uint64_t fail_index;
+    int fail_times;
 };
 
 static int csm_push(struct csm *s, uint64_t v)
@@ -120,11 +127,47 @@ static int csm_apply(void *ctx, const void *cmd, size_t len, uint64_t index, voi
         if (((const uint8_t *)cmd)[k] != (uint8_t)('a' + len))
             v = 0; /* the payload came back altered: the test sees a 0 */
     pthread_mutex_lock(&s->mu);
+    if (index == s->fail_index && s->fail_times > 0) {
+        s->fail_times--;
+        pthread_mutex_unlock(&s->mu);
+        return UC_EIO;
+    }
+    s->in_group++;
     int rv = csm_push(s, v);
     *result = (void *)(uintptr_t)s->n; /* no allocation: free_result stays NULL */
     s->apply_thread = pthread_self();
     pthread_mutex_unlock(&s->mu);
     return rv;
+}
+
+static int csm_group_begin(void *ctx)
+{
+    struct csm *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    s->mark = s->n;
+    s->in_group = 0;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static int csm_group_end(void *ctx, bool commit)
+{
+    struct csm *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    if (commit) {
+        /* a commit costs something (SQLite's does): entries queue behind it */
+        pthread_mutex_unlock(&s->mu);
+        sleep_ms(5);
+        pthread_mutex_lock(&s->mu);
+        s->groups++;
+    } else {
+        s->n = s->mark;
+        s->undone++;
+    }
+    if ((int)s->in_group > s->max_group)
+        s->max_group = (int)s->in_group;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
 }
 
 static int csm_snapshot(void *ctx, void **buf, size_t *len)
@@ -237,6 +280,7 @@ static struct {
     struct node nodes[MAXN];
     unsigned snapshot_threshold, snapshot_trailing;
     bool split;     /* members use the snapshot_begin/encode/end split */
+    bool grouped;   /* members group their applies (an apply thread) */
     unsigned scale; /* timeouts multiplier (valgrind is slow) */
 } C;
 
@@ -248,6 +292,10 @@ static struct uc_repl_sm csm_sm(struct csm *s)
         sm.snapshot_begin = csm_begin;
         sm.snapshot_encode = csm_encode;
         sm.snapshot_end = csm_end;
+    }
+    if (C.grouped) {
+        sm.group_begin = csm_group_begin;
+        sm.group_end = csm_group_end;
     }
     return sm;
 }
@@ -566,12 +614,22 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-START_TEST(concurrent_proposals_apply_once_in_the_same_order_everywhere)
+static void concurrent_run(void)
 {
     enum { THREADS = 4, EACH = 250, TOTAL = THREADS * EACH };
     start3();
     int l = wait_leader(5000);
     ck_assert_int_ge(l, 0);
+    if (C.grouped) { /* entry 200 fails once everywhere, likely inside a group */
+        struct uc_repl_status st;
+        uc_repl_status(C.nodes[l].repl, &st);
+        for (unsigned i = 0; i < 3; i++) {
+            pthread_mutex_lock(&C.nodes[i].sm.mu);
+            C.nodes[i].sm.fail_index = st.last_index + 200;
+            C.nodes[i].sm.fail_times = 1;
+            pthread_mutex_unlock(&C.nodes[i].sm.mu);
+        }
+    }
     struct flood f = {.done = 0};
     ck_assert_int_eq(pthread_mutex_init(&f.mu, NULL), 0);
     ck_assert_int_eq(pthread_cond_init(&f.cv, NULL), 0);
@@ -608,6 +666,77 @@ START_TEST(concurrent_proposals_apply_once_in_the_same_order_everywhere)
     ck_assert_uint_lt(st.stats.batches, TOTAL); /* some proposals shared a raft_apply */
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);
+    int max_group = 0;
+    for (unsigned i = 0; C.grouped && i < 3; i++) {
+        pthread_mutex_lock(&C.nodes[i].sm.mu);
+        ck_assert_int_eq(C.nodes[i].sm.fail_times, 0); /* met, and applied after all */
+        ck_assert_int_ge(C.nodes[i].sm.undone, 1);
+        ck_assert_int_le(C.nodes[i].sm.groups, TOTAL);
+        if (C.nodes[i].sm.max_group > max_group)
+            max_group = C.nodes[i].sm.max_group;
+        pthread_mutex_unlock(&C.nodes[i].sm.mu);
+    }
+    /* The leader's commits come in batches: entries queue behind a commit. */
+    ck_assert(!C.grouped || max_group > 1);
+}
+
+START_TEST(concurrent_proposals_apply_once_in_the_same_order_everywhere) { concurrent_run(); }
+END_TEST
+
+/* The same with grouped applies on an apply thread, one entry failing once
+ * on every member: its group is undone and applied again, entry by entry. */
+START_TEST(grouped_applies_keep_the_order_and_apply_each_entry_once)
+{
+    C.grouped = true;
+    concurrent_run();
+}
+END_TEST
+
+/* An entry that keeps failing holds up this member only: the proposer hears
+ * of it once it applied, linearizable reads meanwhile answer 503. */
+START_TEST(a_failing_grouped_apply_is_retried_and_reads_wait_for_it)
+{
+    C.grouped = true;
+    start3();
+    int l = wait_leader(5000);
+    ck_assert_int_ge(l, 0);
+    propose_ok(1);
+    struct uc_repl_status st;
+    uc_repl_status(C.nodes[l].repl, &st);
+    pthread_mutex_lock(&C.nodes[l].sm.mu);
+    C.nodes[l].sm.fail_index = st.last_index + 1;
+    C.nodes[l].sm.fail_times = 2;
+    pthread_mutex_unlock(&C.nodes[l].sm.mu);
+    struct waiter p, r;
+    char err[UC_ERR_LEN];
+    uint64_t v = 2;
+    waiter_init(&p);
+    int64_t t0 = now();
+    ck_assert_int_eq(
+        uc_repl_propose(C.nodes[l].repl, &v, sizeof(v), now() + 10000 * C.scale, on_done, &p, err),
+        0);
+    ck_assert(wait_count((unsigned)follower_of(l), 2, 5000)); /* the followers are fine */
+    waiter_init(&r);
+    ck_assert_int_eq(
+        uc_repl_read_barrier(C.nodes[l].repl, now() + 5000 * C.scale, on_done, &r, err), 0);
+    waiter_wait(&r);
+    ck_assert_int_eq(r.status, UC_EUNAVAIL);
+    ck_assert_msg(strstr(r.msg, "cannot apply entry") != NULL, "%s", r.msg);
+    waiter_wait(&p);
+    ck_assert_int_eq(p.status, 0);
+    ck_assert_uint_eq(p.index, st.last_index + 1);
+    ck_assert_int_ge(p.at - t0, 900); /* two failures, a second apart */
+    ck_assert(wait_count((unsigned)l, 2, 5000));
+    for (unsigned i = 0; i < 3; i++)
+        if ((int)i != l)
+            assert_same_log((unsigned)l, i);
+    waiter_fini(&p);
+    waiter_fini(&r);
+    waiter_init(&r); /* caught up: reads go through again */
+    ck_assert_int_eq(uc_repl_read_barrier(C.nodes[l].repl, now() + 3000, on_done, &r, err), 0);
+    waiter_wait(&r);
+    ck_assert_int_eq(r.status, 0);
+    waiter_fini(&r);
 }
 END_TEST
 
@@ -675,7 +804,7 @@ START_TEST(stopping_the_leader_elects_another_and_writes_continue)
 }
 END_TEST
 
-START_TEST(restarted_member_catches_up_through_a_snapshot)
+static void restart_run(void)
 {
     C.snapshot_threshold = 32;
     C.snapshot_trailing = 8;
@@ -717,6 +846,16 @@ START_TEST(restarted_member_catches_up_through_a_snapshot)
     ck_assert_uint_gt(restored, 20); /* installed from the leader, past its own state */
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);
+}
+
+START_TEST(restarted_member_catches_up_through_a_snapshot) { restart_run(); }
+END_TEST
+
+/* Snapshots, installs and restarts wait for the apply thread. */
+START_TEST(grouped_member_catches_up_through_a_snapshot)
+{
+    C.grouped = true;
+    restart_run();
 }
 END_TEST
 
@@ -1188,6 +1327,9 @@ int main(void)
         {"read_barrier", read_barrier_confirms_the_leader_and_refuses_on_followers},
         {"leader_loss", stopping_the_leader_elects_another_and_writes_continue},
         {"snapshot", restarted_member_catches_up_through_a_snapshot},
+        {"grouped", grouped_applies_keep_the_order_and_apply_each_entry_once},
+        {"grouped", a_failing_grouped_apply_is_retried_and_reads_wait_for_it},
+        {"grouped", grouped_member_catches_up_through_a_snapshot},
         {"snapshot", split_snapshots_are_encoded_off_the_loop_while_proposals_continue},
         {"odd_lengths", odd_length_commands_survive_a_full_restart},
         {"segments", log_segments_are_sized_by_the_snapshot_threshold},

@@ -128,6 +128,17 @@ struct flaredb_result;
 UC_MUSTCHECK int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len,
                                          uint64_t index, struct flaredb_result **result);
 
+/* Groups: entries applied between begin and end commit together (one
+ * transaction; each entry still all or nothing). begin: UC_EUNAVAIL (closed
+ * after a failed restore), UC_EIO. end(commit): 0, or UC_EIO and everything
+ * since begin is undone; end(false) undoes; without a group both are no-ops.
+ * Inside a group, flaredb_db_apply_result adds to it, and fails with UC_EBUSY
+ * an entry that would end the transaction early (OR ROLLBACK, or a trigger's
+ * RAISE(ROLLBACK)) after others: the caller undoes the group and applies
+ * each alone. Outside one, an entry is a group of its own. */
+UC_MUSTCHECK int flaredb_db_group_begin(struct flaredb_db *db);
+UC_MUSTCHECK int flaredb_db_group_end(struct flaredb_db *db, bool commit);
+
 /* flaredb_db_apply_result with the answer as a new JSON object (*result,
  * released by the caller; NULL for a skipped entry). Errors: as
  * flaredb_db_apply_result, and UC_ENOMEM when the entry was applied but

@@ -131,19 +131,56 @@ static void rollback(struct flaredb_db *db)
         uc_error("flaredb: rolling back an entry: %s", ignored);
 }
 
-int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
-                            struct flaredb_result **result)
+int flaredb_db_group_begin(struct flaredb_db *db)
 {
-    char err[UC_ERR_LEN] = "";
-    if (index <= flaredb_db_applied(db)) {
-        *result = NULL;
-        return 0;
-    }
+    char err[UC_ERR_LEN];
     if (!usable(db)) {
-        uc_error("flaredb: entry %llu not applied: the database is closed after a failed restore",
-                 (unsigned long long)index);
+        uc_error("flaredb: nothing applied: the database is closed after a failed restore");
         return UC_EUNAVAIL;
     }
+    if (db->group.open)
+        return 0;
+    int rc = flaredb_db_wstep(db, W_BEGIN, err);
+    if (rc < 0) {
+        uc_error("flaredb: cannot begin applying: %s", err);
+        return rc;
+    }
+    db->group.open = true;
+    db->group.n = 0;
+    db->group.index = flaredb_db_applied(db); /* not a previous, undone group's */
+    db->group.logged = 0;
+    db->group.acl = false;
+    return 0;
+}
+
+int flaredb_db_group_end(struct flaredb_db *db, bool commit)
+{
+    char err[UC_ERR_LEN];
+    if (!db->group.open)
+        return 0;
+    db->group.open = false;
+    int rc = commit ? flaredb_db_wstep(db, W_COMMIT, err) : 0;
+    if (!commit || rc < 0)
+        rollback(db);
+    if (rc < 0) {
+        uc_error("flaredb: entries up to %llu not applied: %s", (unsigned long long)db->group.index,
+                 err);
+        return rc;
+    }
+    if (commit && db->group.n) {
+        atomic_store(&db->applied, db->group.index);
+        db->logged += db->group.logged;
+        if (db->group.acl) /* after the commit: a reader that sees the new value sees the rows */
+            atomic_fetch_add(&db->acl_gen, 1);
+    }
+    return 0;
+}
+
+/* Runs entry `index` inside the open group. */
+static int group_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
+                       struct flaredb_result **result)
+{
+    char err[UC_ERR_LEN] = "";
     struct flaredb_result *res = flaredb_result_new();
     if (!res) {
         uc_error("flaredb: entry %llu not applied: out of memory", (unsigned long long)index);
@@ -151,27 +188,44 @@ int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, 
     }
     db->acl_changed = false;
     db->schema_changed = false;
-    int rc = flaredb_db_wstep(db, W_BEGIN, err);
-    if (rc == 0)
-        rc = dispatch(db, cmd, len, res, err);
+    int rc = dispatch(db, cmd, len, res, err);
     if (rc == 0)
         rc = record_index(db, index, err);
-    if (rc == 0)
-        rc = flaredb_db_wstep(db, W_COMMIT, err);
     if (db->schema_changed) /* statements cached later in the entry saw its own DDL */
         flaredb_cache_rules_keep(&db->wcache);
     if (rc < 0) {
-        rollback(db);
         flaredb_result_free(res);
-        uc_error("flaredb: entry %llu not applied: %s", (unsigned long long)index, err);
+        if (rc != UC_EBUSY || !db->group.n) /* EBUSY: it goes again alone */
+            uc_error("flaredb: entry %llu not applied: %s", (unsigned long long)index, err);
         return rc;
     }
-    atomic_store(&db->applied, index);
-    db->logged += len;
-    if (db->acl_changed) /* after the commit: a reader that sees the new value sees the rows */
-        atomic_fetch_add(&db->acl_gen, 1);
+    db->group.n++;
+    db->group.index = index;
+    db->group.logged += len;
+    db->group.acl |= db->acl_changed;
     *result = res;
     return 0;
+}
+
+int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
+                            struct flaredb_result **result)
+{
+    if (index <= flaredb_db_applied(db) || (db->group.open && index <= db->group.index)) {
+        *result = NULL;
+        return 0;
+    }
+    if (db->group.open)
+        return group_apply(db, cmd, len, index, result);
+    int rc = flaredb_db_group_begin(db);
+    if (rc == 0)
+        rc = group_apply(db, cmd, len, index, result);
+    int erc = flaredb_db_group_end(db, rc == 0);
+    if (rc == 0 && erc < 0) {
+        flaredb_result_free(*result);
+        *result = NULL;
+        rc = erc;
+    }
+    return rc;
 }
 
 int flaredb_db_apply(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
@@ -260,6 +314,10 @@ static int sm_restore(void *ctx, const void *buf, size_t len, uint64_t index)
     return rc;
 }
 
+static int sm_group_begin(void *ctx) { return flaredb_db_group_begin(ctx); }
+
+static int sm_group_end(void *ctx, bool commit) { return flaredb_db_group_end(ctx, commit); }
+
 static void sm_free_result(void *ctx, void *result)
 {
     (void)ctx;
@@ -275,5 +333,7 @@ struct uc_repl_sm flaredb_db_sm(struct flaredb_db *db)
                                .ctx = db,
                                .snapshot_begin = sm_snapshot_begin,
                                .snapshot_encode = sm_snapshot_encode,
-                               .snapshot_end = sm_snapshot_end};
+                               .snapshot_end = sm_snapshot_end,
+                               .group_begin = sm_group_begin,
+                               .group_end = sm_group_end};
 }

@@ -124,6 +124,13 @@ struct flaredb_db {
     uint64_t logged;          /* apply thread: entry bytes applied since the last snapshot */
     uint64_t snap_need;       /* apply thread: `logged` that makes the next snapshot due */
     _Atomic uint64_t acl_gen; /* bumped after every committed ACL change and every restore */
+    struct {
+        bool open;       /* a transaction spans this group's entries */
+        unsigned n;      /* entries applied in it */
+        uint64_t index;  /* the last one's */
+        uint64_t logged; /* their bytes */
+        bool acl;        /* one of them changed _flaredb_acl */
+    } group;             /* apply thread: entries that commit together */
 };
 
 /* Install the authorizer and progress handler on `c`. */

@@ -222,6 +222,8 @@ static int shared_failure(struct flaredb_db *db, const struct sql_req *req, int 
 {
     bool ended = sqlite3_get_autocommit(db->w.h);
     int rc;
+    if (ended && db->group.n) /* the entries before it in the group are undone too */
+        return uc_err_set(err, UC_EBUSY, "statement %zu ended the group's transaction", si);
     if (ended) {
         rc = flaredb_db_wstep(db, W_BEGIN, err);
         if (rc == 0)

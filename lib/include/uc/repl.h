@@ -4,7 +4,8 @@
  * called from any thread, except that uc_repl_stop/uc_repl_destroy must not be
  * called from a callback this module invokes. Callbacks (the state machine's
  * and the completion callbacks) run on the loop thread, one at a time; only
- * the state machine's snapshot_encode runs on a pool thread beside them. */
+ * the state machine's snapshot_encode runs on a pool thread beside them, and
+ * apply on an apply thread when the state machine groups its applies. */
 #ifndef UC_REPL_H
 #define UC_REPL_H
 #include <stdbool.h>
@@ -24,8 +25,9 @@
 
 struct uc_repl; /* opaque */
 
-/* The service's state machine. Every function but snapshot_encode runs on
- * the loop thread and never concurrently with another of them.
+/* The service's state machine. Every function but snapshot_encode (and
+ * apply, when grouped) runs on the loop thread and never concurrently with
+ * another of them.
  *
  * apply: apply one committed command (`len` bytes at `cmd`, borrowed for the
  *   call; `index` is its log index, strictly increasing). Called in log order
@@ -69,7 +71,26 @@ struct uc_repl; /* opaque */
  *   fills them; *len counts them), so nothing is copied after the encode.
  *   Return 0 or a negative UC_E* code (this snapshot is dropped).
  * snapshot_end: on the loop thread, exactly once per successful begin, after
- *   encode returned or when the snapshot was abandoned: free the view. */
+ *   encode returned or when the snapshot was abandoned: free the view.
+ *
+ * Applying on a thread of its own (optional; both set or neither). Then
+ * apply runs on the module's apply thread, so that neither the loop nor a
+ * follower's answer to the leader waits for it, and committed entries that
+ * queue up meanwhile are applied as one group: group_begin, apply for each
+ * in log order, group_end. Results reach proposers only once group_end
+ * committed. The loop lets the apply thread finish its group (and none
+ * starts) before it calls restore, snapshot or snapshot_begin and before it
+ * answers a read, so those never overlap apply; free_result may.
+ * group_begin: open the group (say, a transaction). 0 or a negative UC_E*.
+ * group_end: commit (true) or undo (false) every apply since group_begin;
+ *   undo must leave the state as before group_begin (it also follows a
+ *   failed group_begin). Return 0 or a negative UC_E* (a failed commit must
+ *   undo). Any failure in a group of several
+ *   entries undoes it and applies the same entries one per group; a
+ *   failure with one entry is retried every second, as apply's failures are
+ *   without a group. apply may fail a grouped entry on purpose (say, when
+ *   the entry would end the group's transaction early): alone it must then
+ *   succeed. */
 struct uc_repl_sm {
     int (*apply)(void *ctx, const void *cmd, size_t len, uint64_t index, void **result);
     int (*snapshot)(void *ctx, void **buf, size_t *len);
@@ -79,6 +100,8 @@ struct uc_repl_sm {
     int (*snapshot_begin)(void *ctx, void **view);
     int (*snapshot_encode)(void *ctx, void *view, size_t room, void **buf, size_t *len);
     void (*snapshot_end)(void *ctx, void *view);
+    int (*group_begin)(void *ctx);
+    int (*group_end)(void *ctx, bool commit);
 };
 
 enum uc_repl_role { UC_REPL_UNAVAILABLE, UC_REPL_FOLLOWER, UC_REPL_CANDIDATE, UC_REPL_LEADER };

@@ -183,6 +183,79 @@ START_TEST(or_rollback_ends_the_request_but_the_entry_still_applies)
 }
 END_TEST
 
+/* ---- groups (what uc_repl's apply thread does) ------------------------------------ */
+
+/* Applies `sql` as entry ++fx_index inside the open group; the code. */
+static int group_add(const char *sql)
+{
+    json_t *cmd =
+        json_pack("{s:s,s:b,s:[{s:s}]}", "op", "sql", "transaction", 0, "statements", "sql", sql);
+    ck_assert_ptr_nonnull(cmd);
+    char *s = json_dumps(cmd, JSON_COMPACT);
+    json_decref(cmd);
+    ck_assert_ptr_nonnull(s);
+    json_t *res = NULL;
+    int rc = flaredb_db_apply(db, s, strlen(s), ++fx_index, &res);
+    free(s);
+    if (rc == 0) {
+        ck_assert_ptr_nonnull(res);
+        json_decref(res);
+    }
+    return rc;
+}
+
+START_TEST(a_group_commits_together_or_not_at_all)
+{
+    fx_exec("CREATE TABLE a(v INTEGER UNIQUE)");
+    uint64_t before = fx_index;
+    ck_assert_int_eq(flaredb_db_group_begin(db), 0);
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(1)"), 0);
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(1)"), 0); /* a shared failure: undone alone */
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(2)"), 0);
+    ck_assert_uint_eq(flaredb_db_applied(db), before); /* nothing is visible before the end */
+    ck_assert_int_eq(flaredb_db_group_end(db, false), 0);
+    ck_assert_int_eq(fx_scalar("SELECT count(*) FROM a"), 0);
+    ck_assert_uint_eq(flaredb_db_applied(db), before);
+    /* the same entries again, as the apply thread retries them */
+    fx_index = before;
+    ck_assert_int_eq(flaredb_db_group_begin(db), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(group_add(i == 2 ? "INSERT INTO a VALUES(2)" : "INSERT INTO a VALUES(1)"),
+                         0);
+    ck_assert_int_eq(flaredb_db_group_end(db, true), 0);
+    ck_assert_int_eq(fx_scalar("SELECT count(*) FROM a"), 2);
+    ck_assert_uint_eq(flaredb_db_applied(db), before + 3);
+    ck_assert_int_eq(flaredb_db_group_end(db, true), 0); /* no group: a no-op */
+}
+END_TEST
+
+/* OR ROLLBACK ends the whole transaction: inside a group after other
+ * entries it is refused (UC_EBUSY), and alone it applies as before. */
+START_TEST(an_entry_that_ends_the_transaction_goes_again_alone)
+{
+    fx_exec("CREATE TABLE a(id INTEGER PRIMARY KEY)");
+    fx_exec("INSERT INTO a VALUES(1)");
+    uint64_t before = fx_index;
+    ck_assert_int_eq(flaredb_db_group_begin(db), 0);
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(2)"), 0);
+    ck_assert_int_eq(group_add("INSERT OR ROLLBACK INTO a VALUES(1)"), UC_EBUSY);
+    ck_assert_int_eq(flaredb_db_group_end(db, false), 0);
+    ck_assert_uint_eq(flaredb_db_applied(db), before);
+    fx_index = before;
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(2)"), 0);
+    ck_assert_int_eq(group_add("INSERT OR ROLLBACK INTO a VALUES(1)"), 0);
+    ck_assert_uint_eq(flaredb_db_applied(db), before + 2);
+    ck_assert_int_eq(fx_scalar("SELECT count(*) FROM a"), 2);
+    /* first in a group, it is undone alone and the group goes on */
+    ck_assert_int_eq(flaredb_db_group_begin(db), 0);
+    ck_assert_int_eq(group_add("INSERT OR ROLLBACK INTO a VALUES(1)"), 0);
+    ck_assert_int_eq(group_add("INSERT INTO a VALUES(3)"), 0);
+    ck_assert_int_eq(flaredb_db_group_end(db, true), 0);
+    ck_assert_int_eq(fx_scalar("SELECT count(*) FROM a"), 3);
+    ck_assert_uint_eq(flaredb_db_applied(db), before + 4);
+}
+END_TEST
+
 START_TEST(a_malformed_command_applies_as_a_shared_error)
 {
     const char *bad[] = {
@@ -618,6 +691,8 @@ static Suite *suite(void)
     tcase_add_test(tc, a_failing_statement_rolls_back_the_whole_request);
     tcase_add_test(tc, without_transaction_each_statement_commits_and_the_first_failure_stops);
     tcase_add_test(tc, or_rollback_ends_the_request_but_the_entry_still_applies);
+    tcase_add_test(tc, a_group_commits_together_or_not_at_all);
+    tcase_add_test(tc, an_entry_that_ends_the_transaction_goes_again_alone);
     tcase_add_test(tc, a_malformed_command_applies_as_a_shared_error);
     tcase_add_test(tc, two_statements_in_one_string_are_refused);
     suite_add_tcase(s, tc);
