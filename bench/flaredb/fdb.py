@@ -148,9 +148,13 @@ def goals(rows):
     """Per goal: the lowest ratio over the client counts and whether it holds."""
     out = {}
     for w, goal in GOALS.items():
-        ratios = [r["ratio"] for r in rows if r["workload"] == w and r["ratio"] is not None]
-        if ratios:
-            out[w] = {"goal": goal, "min_ratio": min(ratios), "met": min(ratios) >= goal}
+        got = [(r["clients"], r["ratio"]) for r in rows
+               if r["workload"] == w and r["ratio"] is not None]
+        if got:
+            ratios = [x for _, x in got]
+            out[w] = {"goal": goal, "min_ratio": min(ratios), "met": min(ratios) >= goal,
+                      "ratios": {str(c): x for c, x in got},
+                      "missed_at": [c for c, x in got if x < goal]}
     return out
 
 
@@ -163,8 +167,11 @@ def report(runs_path, meta_path, out_path, batch):
     meta["results"] = rows
     meta["goals"] = goals(rows)
     for w, g in meta["goals"].items():
-        print("goal %s: lowest ratio %.2f, goal %.2f: %s"
-              % (w, g["min_ratio"], g["goal"], "met" if g["met"] else "MISSED"))
+        per = " / ".join("%.2f" % x for x in g["ratios"].values())
+        clients = " / ".join(g["ratios"])
+        print("goal %s: ratio %s at %s clients, goal %.2f: %s"
+              % (w, per, clients, g["goal"], "met" if g["met"] else
+                 "MISSED with %s clients" % ", ".join(str(c) for c in g["missed_at"])))
     with open(out_path, "w") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
