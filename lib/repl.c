@@ -111,7 +111,10 @@ static void publish_stopped(struct uc_repl *repl)
     repl->status.role = UC_REPL_UNAVAILABLE;
     repl->status.leader_id = 0;
     repl->status.leader_addr[0] = '\0';
+    uint64_t groups = repl->status.stats.apply_groups; /* the apply thread's, gone now */
     repl->status.stats = repl->core.stats;
+    repl->status.stats.apply_groups = groups;
+    repl->status.apply_error[0] = '\0';
     pthread_mutex_unlock(&repl->mu);
 }
 

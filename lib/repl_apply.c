@@ -43,8 +43,9 @@ struct repl_applier {
     pthread_cond_t settled; /* the loop: queue empty and thread idle, space, or failing */
     struct job_list in, out;
     size_t in_bytes;
-    bool busy;    /* a group is being applied */
-    bool failing; /* retrying a failed entry */
+    uint64_t groups; /* committed */
+    bool busy;       /* a group is being applied */
+    bool failing;    /* retrying a failed entry */
     bool stop;
     char failure[UC_ERR_LEN];
 };
@@ -118,12 +119,21 @@ static bool pause_retry(struct repl_applier *a, const struct job *j, int rc)
     return go_on;
 }
 
+static void count_groups(struct repl_applier *a, uint64_t n)
+{
+    pthread_mutex_lock(&a->mu);
+    a->groups += n;
+    pthread_mutex_unlock(&a->mu);
+}
+
 /* Applies `g`: as one group, else entry by entry; false when told to stop
  * before every entry was applied. */
 static bool apply_group(struct repl_applier *a, struct job *g, size_t n)
 {
-    if (n > 1 && attempt(a, g, n, true) == 0)
+    if (n > 1 && attempt(a, g, n, true) == 0) {
+        count_groups(a, 1);
         return true;
+    }
     for (struct job *j = g; j; j = j->next) {
         int rc;
         bool failed = false;
@@ -138,6 +148,7 @@ static bool apply_group(struct repl_applier *a, struct job *g, size_t n)
             a->failing = false;
             pthread_mutex_unlock(&a->mu);
         }
+        count_groups(a, 1);
     }
     return true;
 }
@@ -294,6 +305,14 @@ bool repl_applier_drain(struct repl_applier *a, char msg[UC_ERR_LEN])
     pthread_mutex_unlock(&a->mu);
     repl_applier_collect(a);
     return drained;
+}
+
+void repl_applier_health(struct repl_applier *a, uint64_t *groups, char msg[UC_ERR_LEN])
+{
+    pthread_mutex_lock(&a->mu);
+    *groups = a->groups;
+    snprintf(msg, UC_ERR_LEN, "%s", a->failing ? a->failure : "");
+    pthread_mutex_unlock(&a->mu);
 }
 
 bool repl_applier_idle(struct repl_applier *a)

@@ -541,6 +541,8 @@ void repl_core_status(const struct repl_core *c, struct uc_repl_status *out)
     out->applied_index =
         c->applier && !repl_applier_idle(c->applier) ? c->collected : raft_last_applied(r);
     out->last_index = raft_last_index(r);
+    if (c->applier)
+        repl_applier_health(c->applier, &out->stats.apply_groups, out->apply_error);
     out->snapshot_index = r->log.snapshot.last_index;
     out->snapshot_term = r->log.snapshot.last_term;
     out->n_members_total = r->configuration.n;

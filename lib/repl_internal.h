@@ -176,7 +176,9 @@ void repl_fsm_release(struct repl_core *c);
  * waiting while 64 MiB are queued; UC_ENOMEM. collect: hand applied entries
  * to repl_core_applied, in order. drain: wait until everything pushed is
  * applied, then collect; false with msg when the thread is stuck retrying a
- * failed entry or stopping. idle: nothing pushed is left uncollected. */
+ * failed entry or stopping. idle: nothing pushed is left uncollected.
+ * health: groups committed so far, and msg "" or why an entry is being
+ * retried. */
 int repl_applier_start(struct repl_applier **out, struct repl_core *c, void (*notify)(void *),
                        void *notify_ctx, char err[UC_ERR_LEN]);
 void repl_applier_stop(struct repl_applier *a);
@@ -185,6 +187,7 @@ int repl_applier_push(struct repl_applier *a, uint64_t index, uint64_t token, ui
 void repl_applier_collect(struct repl_applier *a);
 bool repl_applier_drain(struct repl_applier *a, char msg[UC_ERR_LEN]);
 bool repl_applier_idle(struct repl_applier *a);
+void repl_applier_health(struct repl_applier *a, uint64_t *groups, char msg[UC_ERR_LEN]);
 
 /* Config and data dir (repl_config.c). valid_addr: "host:port" with a
  * non-empty host and a port in 1..65535. check_config: what uc_repl_create

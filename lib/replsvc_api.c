@@ -86,15 +86,16 @@ static json_t *status_json(struct uc_replsvc *rs, const struct uc_repl_status *s
         json_decref(restore);
         return NULL;
     }
-    return json_pack("{sIsssssIsosIsIsIsIsIsos{sIsIsIsI}so}", "id", (json_int_t)st->id, "role",
-                     uc_repl_role_name(st->role), "api_url", rs->url, "term", (json_int_t)st->term,
-                     "leader", leader, "commit_index", (json_int_t)st->commit_index,
-                     "applied_index", (json_int_t)st->applied_index, "last_index",
-                     (json_int_t)st->last_index, "snapshot_index", (json_int_t)st->snapshot_index,
-                     "snapshot_term", (json_int_t)st->snapshot_term, "members", members, "stats",
-                     "proposals", (json_int_t)st->stats.proposals, "batches",
-                     (json_int_t)st->stats.batches, "appends", (json_int_t)st->stats.appends,
-                     "reads", (json_int_t)st->stats.reads, "restore", restore);
+    return json_pack(
+        "{sIsssssIsosIsIsIsIsIsos{sIsIsIsIsI}soss}", "id", (json_int_t)st->id, "role",
+        uc_repl_role_name(st->role), "api_url", rs->url, "term", (json_int_t)st->term, "leader",
+        leader, "commit_index", (json_int_t)st->commit_index, "applied_index",
+        (json_int_t)st->applied_index, "last_index", (json_int_t)st->last_index, "snapshot_index",
+        (json_int_t)st->snapshot_index, "snapshot_term", (json_int_t)st->snapshot_term, "members",
+        members, "stats", "proposals", (json_int_t)st->stats.proposals, "batches",
+        (json_int_t)st->stats.batches, "appends", (json_int_t)st->stats.appends, "reads",
+        (json_int_t)st->stats.reads, "apply_groups", (json_int_t)st->stats.apply_groups, "restore",
+        restore, "apply_error", st->apply_error);
 }
 
 int uc_replsvc_h_status(struct uc_http_req *req, void *ctx)
@@ -456,6 +457,8 @@ static int ready(void *ctx, char err[UC_ERR_LEN])
     uc_repl_status(replsvc_of(ctx)->repl, &st);
     if (st.role == UC_REPL_UNAVAILABLE)
         return uc_err_set(err, UC_EUNAVAIL, "the raft member is not running");
+    if (st.apply_error[0]) /* its state falls behind; its reads answer 503 */
+        return uc_err_set(err, UC_EUNAVAIL, "%s", st.apply_error);
     return 0;
 }
 
@@ -477,6 +480,11 @@ static void metrics(void *ctx, FILE *out)
     metric(out, s, "commit_index", "gauge", "Last raft index known committed", st.commit_index);
     metric(out, s, "applied_index", "gauge", "Last raft index applied", st.applied_index);
     metric(out, s, "snapshot_index", "gauge", "Index of the last snapshot", st.snapshot_index);
+    metric(out, s, "apply_groups_total", "counter",
+           "Groups of entries the apply thread committed (0: applies run on the loop)",
+           st.stats.apply_groups);
+    metric(out, s, "apply_failing", "gauge", "1 while an entry that failed to apply is retried",
+           st.apply_error[0] != '\0');
     metric(out, s, "members", "gauge", "Members in the configuration", st.n_members_total);
     metric(out, s, "forwarded_total", "counter", "Requests this member forwarded to the leader",
            atomic_load(&rs->forwarded));

@@ -271,6 +271,13 @@ def test_metrics_count_statements_kv_and_leadership(cluster):
         mt = parse_metrics(expect_text(r))
         leaders += metric_sum(mt, "flaredb_is_leader")
         assert metric_sum(mt, "flaredb_applied_index") > 0
+        # applies run on the apply thread, in groups; none is stuck
+        groups = metric_sum(mt, "flaredb_apply_groups_total")
+        assert 0 < groups <= metric_sum(mt, "flaredb_applied_index")
+        assert metric_sum(mt, "flaredb_apply_failing") == 0
+        st = m.client().get("/api/v1/cluster/status").json()
+        assert st["apply_error"] == "" and st["stats"]["apply_groups"] > 0
+        assert m.client(token="").get("/readyz").status_code == 200
         for name in ("flaredb_statements_total", "flaredb_kv_ops_total",
                      "flaredb_sql_rejected_total"):
             total[name] = total.get(name, 0) + metric_sum(mt, name)

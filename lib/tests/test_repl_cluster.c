@@ -664,6 +664,10 @@ static void concurrent_run(void)
     uc_repl_status(C.nodes[l].repl, &st);
     ck_assert_uint_eq(st.stats.proposals, TOTAL);
     ck_assert_uint_lt(st.stats.batches, TOTAL); /* some proposals shared a raft_apply */
+    if (C.grouped)                              /* counted, and fewer than the entries */
+        ck_assert(st.stats.apply_groups > 0 && st.stats.apply_groups < TOTAL);
+    else
+        ck_assert_uint_eq(st.stats.apply_groups, 0);
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);
     int max_group = 0;
@@ -722,6 +726,10 @@ START_TEST(a_failing_grouped_apply_is_retried_and_reads_wait_for_it)
     waiter_wait(&r);
     ck_assert_int_eq(r.status, UC_EUNAVAIL);
     ck_assert_msg(strstr(r.msg, "cannot apply entry") != NULL, "%s", r.msg);
+    struct uc_repl_status now_st;
+    uc_repl_status(C.nodes[l].repl, &now_st); /* the status says so too (readyz) */
+    ck_assert_msg(strstr(now_st.apply_error, "cannot apply entry") != NULL, "%s",
+                  now_st.apply_error);
     waiter_wait(&p);
     ck_assert_int_eq(p.status, 0);
     ck_assert_uint_eq(p.index, st.last_index + 1);
@@ -737,6 +745,9 @@ START_TEST(a_failing_grouped_apply_is_retried_and_reads_wait_for_it)
     waiter_wait(&r);
     ck_assert_int_eq(r.status, 0);
     waiter_fini(&r);
+    uc_repl_status(C.nodes[l].repl, &now_st);
+    ck_assert_str_eq(now_st.apply_error, "");
+    ck_assert_uint_ge(now_st.stats.apply_groups, 2);
 }
 END_TEST
 

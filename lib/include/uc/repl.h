@@ -168,6 +168,7 @@ struct uc_repl_stats {
     uint64_t appended_entries; /* entries those appends carried */
     uint64_t reads;            /* read barriers answered successfully */
     uint64_t barriers;         /* raft barriers issued: for reads, and one per term won */
+    uint64_t apply_groups;     /* groups the apply thread committed (0 without one) */
 };
 
 struct uc_repl_status {
@@ -185,6 +186,9 @@ struct uc_repl_status {
     size_t n_members_total; /* members in the configuration (may exceed the array) */
     struct uc_repl_member members[UC_REPL_MAX_MEMBERS];
     struct uc_repl_stats stats;
+    /* "" unless the apply thread is retrying an entry that failed: then
+     * what failed ("this member cannot apply entry N: ..."). */
+    char apply_error[UC_ERR_LEN];
 };
 
 /* Open data_dir, load the snapshot and log found there (calling sm.restore
