@@ -30,6 +30,7 @@ struct job {
 
 struct job_list {
     struct job *head, *tail;
+    size_t n;
 };
 
 struct repl_applier {
@@ -58,6 +59,21 @@ static void jobs_push(struct job_list *l, struct job *j)
     else
         l->head = j;
     l->tail = j;
+    l->n++;
+}
+
+/* Move every job of `from` to the end of `to`; `from` ends up empty. */
+static void jobs_splice(struct job_list *to, struct job_list *from)
+{
+    if (!from->head)
+        return;
+    if (to->tail)
+        to->tail->next = from->head;
+    else
+        to->head = from->head;
+    to->tail = from->tail;
+    to->n += from->n;
+    *from = (struct job_list){0};
 }
 
 static void jobs_free(struct repl_applier *a, struct job *j)
@@ -165,32 +181,22 @@ static void *applier_main(void *arg)
         }
         if (a->stop)
             break;
-        struct job *g = a->in.head;
-        size_t n = 0;
-        for (struct job *j = g; j; j = j->next)
-            n++;
-        a->in = (struct job_list){0};
+        struct job_list g = {0};
+        jobs_splice(&g, &a->in);
         a->in_bytes = 0;
         a->busy = true;
         pthread_cond_broadcast(&a->settled); /* room for push */
         pthread_mutex_unlock(&a->mu);
 
-        bool done = apply_group(a, g, n);
+        bool done = apply_group(a, g.head, g.n);
 
         pthread_mutex_lock(&a->mu);
         if (!done) {
-            jobs_free(a, g);
+            jobs_free(a, g.head);
             break;
         }
         bool first = !a->out.head;
-        struct job *tail = g;
-        while (tail->next)
-            tail = tail->next;
-        if (a->out.tail)
-            a->out.tail->next = g;
-        else
-            a->out.head = g;
-        a->out.tail = tail;
+        jobs_splice(&a->out, &g);
         if (first) { /* the loop collects everything out holds in one go */
             pthread_mutex_unlock(&a->mu);
             a->notify(a->notify_ctx);
@@ -281,16 +287,15 @@ int repl_applier_push(struct repl_applier *a, uint64_t index, uint64_t token, ui
 
 void repl_applier_collect(struct repl_applier *a)
 {
+    struct job_list done = {0};
     pthread_mutex_lock(&a->mu);
-    struct job *j = a->out.head;
-    a->out = (struct job_list){0};
+    jobs_splice(&done, &a->out);
     pthread_mutex_unlock(&a->mu);
-    while (j) {
-        struct job *next = j->next;
+    for (struct job *j = done.head, *next; j; j = next) {
+        next = j->next;
         repl_core_applied(a->core, j->index, j->token, j->seq, j->result);
         a->core->collected = j->index;
         uc_free(j);
-        j = next;
     }
 }
 

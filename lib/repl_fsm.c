@@ -107,10 +107,6 @@ static int begin_split(struct repl_core *c)
     return 0;
 }
 
-/* The buffers stay ours (fsm version >= 2) until finalize frees them. A
- * split state machine only begins a view here; snapshot_async encodes it on
- * a pool thread, while the loop goes on applying, into one buffer that
- * starts with room for our header. */
 /* With an apply thread, the state catches up with raft's last applied
  * entry first; false when it cannot (the reason is logged). */
 static bool caught_up(struct repl_core *c, const char *what)
@@ -122,6 +118,10 @@ static bool caught_up(struct repl_core *c, const char *what)
     return false;
 }
 
+/* The buffers stay ours (fsm version >= 2) until finalize frees them. A
+ * split state machine only begins a view here; snapshot_async encodes it on
+ * a pool thread, while the loop goes on applying, into one buffer that
+ * starts with room for our header. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     struct repl_core *c = fsm->data;

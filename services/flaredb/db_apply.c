@@ -210,7 +210,8 @@ static int group_apply(struct flaredb_db *db, const void *cmd, size_t len, uint6
 int flaredb_db_apply_result(struct flaredb_db *db, const void *cmd, size_t len, uint64_t index,
                             struct flaredb_result **result)
 {
-    if (index <= flaredb_db_applied(db) || (db->group.open && index <= db->group.index)) {
+    /* an open group's index starts at the applied one and counts its entries */
+    if (index <= (db->group.open ? db->group.index : flaredb_db_applied(db))) {
         *result = NULL;
         return 0;
     }
